@@ -1,0 +1,84 @@
+// The store interface: etcd v3 semantics behind a C++ API.
+//
+// Two implementations: the embedded SQLite store (store/sqlite_store.h) and
+// a client of a real etcd cluster (store/etcd_client.h). edge-control holds a
+// `Store&` and never knows which one it has.
+//
+// Thread-safety: every method may be called from any thread concurrently.
+// Blocking: the request methods block the caller until the operation is
+// durable (writes) or answered (reads), so they must run on a worker thread,
+// never on an event loop. Watch callbacks run on the store's own notifier
+// thread and must not block (post to your own loop).
+//
+// Errors are kedge::Status with etcd's gRPC code and etcd's exact message
+// text (clientv3 matches on the string), e.g.
+//   OutOfRange      "etcdserver: mvcc: required revision has been compacted"
+//   OutOfRange      "etcdserver: mvcc: required revision is a future revision"
+//   InvalidArgument "etcdserver: duplicate key given in txn request"
+//   NotFound        "etcdserver: requested lease not found"
+//   InvalidArgument "etcdserver: request is too large"  (ResourceExhausted for size)
+// See store/README.md for the full table.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+
+#include "kedge/base/status.h"
+#include "kedge/store/types.h"
+
+namespace kedge::store {
+
+// What a watcher is told, on the store's notifier thread, in revision order.
+class WatchObserver {
+ public:
+  virtual ~WatchObserver() = default;
+  // Events of one or more revisions; `header_revision` is the store revision
+  // when they were sent. Empty `events` = progress notification.
+  virtual void on_events(Revision header_revision, std::span<const Event> events) = 0;
+  // The watch ended and will send nothing more: compaction past its start
+  // (`compact_revision` > 0, as etcd's canceled reply), the watcher fell too
+  // far behind, or the store is shutting down. Called at most once.
+  virtual void on_canceled(const Status& reason, Revision compact_revision) = 0;
+};
+
+// A live watch; destroying it cancels the watch. After the destructor
+// returns, the observer is never called again.
+class Watch {
+ public:
+  virtual ~Watch() = default;
+  // Asks for a progress notification (empty on_events) at the current revision.
+  virtual void request_progress() = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Result<RangeResponse> range(const RangeRequest& request) = 0;
+  virtual Result<PutResponse> put(const PutRequest& request) = 0;
+  virtual Result<DeleteRangeResponse> delete_range(const DeleteRangeRequest& request) = 0;
+  virtual Result<TxnResponse> txn(const TxnRequest& request) = 0;
+  // Drops history at revisions below `revision`. `physical` waits until the
+  // space is reclaimed.
+  virtual Result<CompactResponse> compact(Revision revision, bool physical) = 0;
+
+  // `observer` must outlive the returned Watch. Starting at a compacted
+  // revision still returns a Watch, whose observer is canceled at once with
+  // compact_revision set (as etcd does on the wire).
+  virtual Result<std::unique_ptr<Watch>> watch(const WatchRequest& request,
+                                               WatchObserver& observer) = 0;
+
+  // `id` 0 = the store picks one.
+  virtual Result<LeaseGrantResponse> lease_grant(std::int64_t ttl_seconds, LeaseId id) = 0;
+  // Deletes the lease and every key attached to it, in one revision.
+  virtual Result<Revision> lease_revoke(LeaseId id) = 0;
+  // Renews the lease to its granted TTL; returns that TTL.
+  virtual Result<std::int64_t> lease_keep_alive(LeaseId id) = 0;
+  virtual Result<LeaseTimeToLiveResponse> lease_time_to_live(LeaseId id, bool with_keys) = 0;
+  virtual Result<std::vector<LeaseId>> lease_list() = 0;
+
+  virtual Result<StoreStatus> status() = 0;
+};
+
+}  // namespace kedge::store

@@ -1,0 +1,57 @@
+// The kedge binary as a user meets it: help, version, flag errors.
+#include <gtest/gtest.h>
+
+#include "kedge/testing/process.h"
+
+namespace kedge::testing {
+namespace {
+
+TEST(KedgeBinary, HelpListsEveryRole) {
+  auto r = run({kedge_binary(), "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* role : {"server", "agent", "store", "proxy", "version"}) {
+    EXPECT_NE(r.out.find(std::string("  ") + role), std::string::npos) << role << "\n" << r.out;
+  }
+}
+
+TEST(KedgeBinary, NoArgumentsIsAUsageError) {
+  auto r = run({kedge_binary()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("Usage: kedge <command>"), std::string::npos);
+}
+
+TEST(KedgeBinary, VersionPrintsVersionCommitAndBuildType) {
+  auto r = run({kedge_binary(), "version"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("kedge version v0."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("git commit: "), std::string::npos);
+  EXPECT_EQ(r.out.find("git commit: unknown"), std::string::npos) << "built outside git? " << r.out;
+  EXPECT_NE(r.out.find("build type: "), std::string::npos);
+  auto j = run({kedge_binary(), "version", "--output=json"});
+  EXPECT_NE(j.out.find("\"gitCommit\":\""), std::string::npos) << j.out;
+}
+
+TEST(KedgeBinary, EveryRoleHasHelpWithDefaults) {
+  for (const char* role : {"server", "agent", "store", "proxy", "version"}) {
+    auto r = run({kedge_binary(), role, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << role << ": " << r.err;
+    EXPECT_NE(r.out.find(std::string("Usage: kedge ") + role), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--log-level"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("(default \""), std::string::npos) << r.out;
+  }
+}
+
+TEST(KedgeBinary, UnknownCommandAndFlagAreNamed) {
+  auto r = run({kedge_binary(), "frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command \"frobnicate\""), std::string::npos) << r.err;
+  auto f = run({kedge_binary(), "version", "--bogus"});
+  EXPECT_EQ(f.exit_code, 2);
+  EXPECT_NE(f.err.find("unknown flag --bogus"), std::string::npos) << f.err;
+  auto l = run({kedge_binary(), "version", "--log-level=loud", "--config=/dev/null"});
+  EXPECT_EQ(l.exit_code, 2);
+  EXPECT_NE(l.err.find("unknown log level \"loud\""), std::string::npos) << l.err;
+}
+
+}  // namespace
+}  // namespace kedge::testing
