@@ -61,6 +61,7 @@ int parse_or_exit(flags::FlagSet& set, const CommonOptions& common,
     return 2;
   }
   log::init(*log_options);
+  for (const auto& warning : set.warnings()) log::logger("main")->warn("{}", warning);
   return -1;
 }
 

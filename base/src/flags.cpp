@@ -167,8 +167,9 @@ Status FlagSet::apply_config_file(const std::string& path, bool explicit_path) {
     const auto key = entry.first.as<std::string>();
     Flag* flag = find(key);
     if (!flag) {
-      return invalid_argument("config file " + path + ": unknown key \"" + key + "\" for kedge " +
-                              command_);
+      warnings_.push_back("config file " + path + ": key \"" + key + "\" is not a flag of kedge " +
+                          command_ + "; ignored");
+      continue;
     }
     if (std::find(cli_set.begin(), cli_set.end(), key) != cli_set.end()) continue;
     const std::string source = "config file " + path;

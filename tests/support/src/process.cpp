@@ -219,9 +219,15 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-std::string kedge_binary() {
-  const char* b = std::getenv("KEDGE_BINARY");
-  return b ? b : "kedge";
+namespace {
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
 }
+}  // namespace
+
+std::string kedge_binary() { return env_or("KEDGE_BINARY", KEDGE_TEST_BINARY); }
+std::string source_dir() { return env_or("KEDGE_SOURCE_DIR", KEDGE_TEST_SOURCE_DIR); }
+std::string build_dir() { return env_or("KEDGE_BUILD_DIR", KEDGE_TEST_BUILD_DIR); }
 
 }  // namespace kedge::testing

@@ -9,6 +9,10 @@
 //   log-level: debug
 //   tls-san: [edge1.local, 10.0.0.5]
 //
+// One config file serves every role on a device (server and agent read the
+// same /etc/kedge/config.yaml), so a key that is not a flag of this role is
+// skipped and reported through warnings(), not an error.
+//
 // Thread-safety: none; used from main before threads start. The FlagSet keeps
 // raw pointers to the bound fields: they must outlive parse().
 #pragma once
@@ -45,6 +49,8 @@ class FlagSet {
   std::string usage() const;
   const std::vector<std::string>& positional() const { return positional_; }
   const std::string& config_path() const { return config_path_; }
+  // Config keys this role skipped, as log-ready sentences.
+  const std::vector<std::string>& warnings() const { return warnings_; }
   // True when `name` was set on the command line or in the config file.
   bool was_set(std::string_view name) const;
 
@@ -67,6 +73,7 @@ class FlagSet {
   std::string summary_;
   std::vector<Flag> flags_;
   std::vector<std::string> positional_;
+  std::vector<std::string> warnings_;
   std::string config_path_{kDefaultConfigPath};
 };
 

@@ -73,8 +73,13 @@ int free_port();
 template <typename Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-// Path of the kedge binary under test (KEDGE_BINARY, set by CTest).
+// Path of the kedge binary under test: $KEDGE_BINARY, else the one this
+// build tree produces.
 std::string kedge_binary();
+// The source tree ($KEDGE_SOURCE_DIR overrides) and the build tree
+// ($KEDGE_BUILD_DIR overrides) of this test binary.
+std::string source_dir();
+std::string build_dir();
 
 }  // namespace kedge::testing
 
