@@ -48,7 +48,9 @@ function(kedge_proto_library name)
   endforeach()
   add_library(${name} STATIC ${srcs})
   target_include_directories(${name} SYSTEM PUBLIC ${out})
-  target_link_libraries(${name} PUBLIC protobuf::libprotobuf kedge_generated_flags)
+  # -w only for the generated sources themselves: linking PUBLIC would silence
+  # every warning in each target that uses the protos.
+  target_link_libraries(${name} PUBLIC protobuf::libprotobuf PRIVATE kedge_generated_flags)
   if(P_GRPC)
     target_link_libraries(${name} PUBLIC gRPC::grpc++)
   endif()

@@ -1,0 +1,77 @@
+// State every etcd service of one EtcdServer shares, and the helper that runs
+// a unary RPC's blocking Store call on the worker pool.
+//
+// Constant after construction except where noted; safe to use from any thread.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include <functional>
+#include <mutex>
+#include <set>
+
+#include "errors.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "kedge/store/etcd_server.h"
+#include "worker_pool.h"
+
+namespace kedge::store::etcd {
+
+class WatchStream;
+
+// The watch streams that are open, for the progress_notify ticker.
+class WatchRegistry {
+ public:
+  void add(WatchStream* stream);
+  // After remove() returns, the ticker never touches `stream` again.
+  void remove(WatchStream* stream);
+  // Runs `fn` on every open stream, with the registry locked.
+  void for_each(const std::function<void(WatchStream&)>& fn);
+
+ private:
+  std::mutex mu_;
+  std::set<WatchStream*> streams_;  // guarded by mu_
+};
+
+struct Shared {
+  Store& store;
+  WorkerPool& pool;
+  const EtcdServerOptions& options;
+  RequestLimits limits;
+  WatchRegistry& watches;
+  std::vector<std::string> advertised_urls;  // set once, before serving starts
+
+  // Top-level response header, as etcd fills it.
+  void fill(etcdserverpb::ResponseHeader* header, Revision revision) const {
+    header->set_cluster_id(options.cluster_id);
+    header->set_member_id(options.member_id);
+    header->set_revision(revision);
+    header->set_raft_term(kRaftTerm);
+  }
+  // The store's revision now (for headers of replies that change nothing).
+  Result<Revision> current_revision() const;
+
+  // A single member never changes term; etcd's first elected term is 2.
+  static constexpr std::uint64_t kRaftTerm = 2;
+};
+
+// Runs `work` (returning grpc::Status) on the pool and finishes the RPC with it.
+template <typename Work>
+grpc::ServerUnaryReactor* run_unary(grpc::CallbackServerContext* ctx, Shared& shared, Work work) {
+  auto* reactor = ctx->DefaultReactor();
+  shared.pool.post([reactor, work = std::move(work)]() mutable { reactor->Finish(work()); });
+  return reactor;
+}
+
+// Service factories (one file per service).
+std::unique_ptr<grpc::Service> make_kv_service(Shared& shared);
+std::unique_ptr<grpc::Service> make_watch_service(Shared& shared);
+std::unique_ptr<grpc::Service> make_lease_service(Shared& shared);
+std::unique_ptr<grpc::Service> make_maintenance_service(Shared& shared);
+std::unique_ptr<grpc::Service> make_cluster_service(Shared& shared);
+
+// Asks every progress_notify watch of `stream` for a progress notification.
+void tick_progress(WatchStream& stream);
+
+}  // namespace kedge::store::etcd

@@ -1,0 +1,450 @@
+// etcdserverpb.Watch: one bidi stream carries many watches.
+//
+// Threads: gRPC runs the reactor callbacks (OnReadDone, OnWriteDone, OnDone);
+// requests are handled one at a time on the worker pool (store.watch() may
+// replay history from SQLite); the store's notifier thread calls the
+// observers, which only queue responses. Lock order: WatchRegistry::mu_ →
+// WatchStream::mu_; no Store call and no Watch destruction ever happens with
+// mu_ held (the notifier takes mu_ from inside the store).
+#include <deque>
+#include <map>
+#include <optional>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "convert.h"
+#include "kedge/base/log.h"
+#include "shared.h"
+
+namespace kedge::store::etcd {
+
+class WatchStream;
+
+namespace {
+
+// etcd's messages for watch-creation failures (sent as a canceled reply).
+constexpr const char* kErrDuplicateWatchId = "mvcc: duplicate watch ID provided on the WatchStream";
+constexpr const char* kErrEmptyWatcherRange = "mvcc: watcher range is empty";
+// Value the client never sends: "no watch id chosen" and the id of replies
+// that belong to no watch (progress requests), as etcd.
+constexpr std::int64_t kNoWatchId = -1;
+
+// One watch of a stream; the store's observer for it. Destroying it destroys
+// the store Watch first, so no callback runs after.
+class WatchEntry final : public WatchObserver {
+ public:
+  WatchEntry(WatchStream& stream, std::int64_t id, const etcdserverpb::WatchCreateRequest& req)
+      : stream_(stream), id_(id), fragment_(req.fragment()), progress_notify_(req.progress_notify()) {}
+  ~WatchEntry() override { watch_.reset(); }
+
+  void on_events(Revision header_revision, std::span<const Event> events) override;
+  void on_canceled(const Status& reason, Revision compact_revision) override;
+
+  std::int64_t id() const { return id_; }
+  bool fragment() const { return fragment_; }
+  bool progress_notify() const { return progress_notify_; }
+
+  // Guarded by the stream's mu_.
+  std::unique_ptr<Watch> watch_;
+  bool ended_ = false;  // canceled by the store; kept until the client cancels, as etcd
+
+ private:
+  WatchStream& stream_;
+  const std::int64_t id_;
+  const bool fragment_;
+  const bool progress_notify_;
+};
+
+}  // namespace
+
+class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
+ public:
+  explicit WatchStream(Shared& shared) : shared_(shared) {
+    shared_.watches.add(this);
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    if (!ok) {  // client half-closed or the call ended: finish once the queue drains
+      read_closed_ = true;
+      if (!writing_) finish_locked(grpc::Status::OK);
+      return;
+    }
+    if (finished_) return;
+    run_task_locked([this, req = request_] { handle(req); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    queued_bytes_ -= static_cast<std::int64_t>(queue_.front().ByteSizeLong());
+    queue_.pop_front();
+    if (!ok) {
+      finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream closed"));
+    } else if (pending_finish_) {
+      Finish(*pending_finish_);
+      pending_finish_.reset();
+    } else if (!queue_.empty()) {
+      start_write_locked();
+    } else if (read_closed_) {
+      finish_locked(grpc::Status::OK);
+    }
+  }
+
+  void OnDone() override {
+    shared_.watches.remove(this);
+    bool cleanup_now;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      cleanup_now = tasks_ == 0;
+    }
+    if (cleanup_now) shared_.pool.post([this] { cleanup(); });
+  }
+
+  // Store notifier thread.
+  void on_events(WatchEntry& entry, Revision header_revision, std::span<const Event> events) {
+    std::lock_guard lock(mu_);
+    if (finished_ || !is_live_locked(entry)) return;
+    if (events.empty()) {
+      etcdserverpb::WatchResponse resp;
+      shared_.fill(resp.mutable_header(), header_revision);
+      if (progress_all_pending_ > 0 && entry.id() == progress_probe_) {
+        --progress_all_pending_;
+        resp.set_watch_id(kNoWatchId);
+        enqueue_locked(std::move(resp));
+      } else if (entry.progress_notify()) {
+        resp.set_watch_id(entry.id());
+        enqueue_locked(std::move(resp));
+      }
+      return;
+    }
+    etcdserverpb::WatchResponse resp;
+    shared_.fill(resp.mutable_header(), header_revision);
+    resp.set_watch_id(entry.id());
+    resp.mutable_events()->Reserve(static_cast<int>(events.size()));
+    for (const auto& e : events) to_pb(e, resp.add_events());
+    if (entry.fragment()) {
+      enqueue_fragments_locked(std::move(resp));
+    } else {
+      enqueue_locked(std::move(resp));
+    }
+  }
+
+  void on_canceled(WatchEntry& entry, const Status& reason, Revision compact_revision) {
+    std::lock_guard lock(mu_);
+    if (finished_ || !is_live_locked(entry)) return;
+    entry.ended_ = true;
+    etcdserverpb::WatchResponse resp;
+    // etcd sends a compaction cancel with a zero header revision and no reason.
+    shared_.fill(resp.mutable_header(), 0);
+    resp.set_watch_id(entry.id());
+    resp.set_canceled(true);
+    resp.set_compact_revision(compact_revision);
+    if (compact_revision == 0) resp.set_cancel_reason(reason.message());
+    enqueue_locked(std::move(resp));
+  }
+
+  // Progress ticker thread, with the registry locked.
+  void tick() {
+    std::vector<std::shared_ptr<WatchEntry>> due;
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      for (auto& [id, entry] : entries_) {
+        if (entry->progress_notify() && entry->watch_ && !entry->ended_) due.push_back(entry);
+      }
+    }
+    for (auto& e : due) e->watch_->request_progress();
+  }
+
+ private:
+  bool is_live_locked(const WatchEntry& entry) const {
+    auto it = entries_.find(entry.id());
+    return it != entries_.end() && it->second.get() == &entry && !entry.ended_;
+  }
+
+  // Pool work for this stream; OnDone's cleanup waits for all of it.
+  template <typename Fn>
+  void run_task_locked(Fn fn) {
+    ++tasks_;
+    shared_.pool.post([this, fn = std::move(fn)]() mutable {
+      fn();
+      bool cleanup_now;
+      {
+        std::lock_guard lock(mu_);
+        --tasks_;
+        cleanup_now = done_ && tasks_ == 0;
+      }
+      if (cleanup_now) cleanup();
+    });
+  }
+
+  // Pool thread. Handles one request, then reads the next (so requests are
+  // applied in the order the client sent them).
+  void handle(const etcdserverpb::WatchRequest& req) {
+    switch (req.request_union_case()) {
+      case etcdserverpb::WatchRequest::kCreateRequest: create(req.create_request()); break;
+      case etcdserverpb::WatchRequest::kCancelRequest: cancel(req.cancel_request().watch_id()); break;
+      case etcdserverpb::WatchRequest::kProgressRequest: progress(); break;
+      case etcdserverpb::WatchRequest::REQUEST_UNION_NOT_SET: break;  // etcd ignores it too
+    }
+    std::lock_guard lock(mu_);
+    if (!finished_) StartRead(&request_);
+  }
+
+  void create(const etcdserverpb::WatchCreateRequest& req) {
+    auto rev = shared_.current_revision();
+    if (!rev.ok()) {
+      std::lock_guard lock(mu_);
+      finish_locked(to_grpc(rev.status()));
+      return;
+    }
+    std::shared_ptr<WatchEntry> entry;
+    {
+      std::lock_guard lock(mu_);
+      etcdserverpb::WatchResponse resp;
+      shared_.fill(resp.mutable_header(), *rev);
+      resp.set_created(true);
+      const char* error = nullptr;
+      std::int64_t id = req.watch_id();
+      const bool all_from_key = req.range_end() == std::string(1, '\0');
+      if (!req.range_end().empty() && !all_from_key && req.key() >= req.range_end()) {
+        error = kErrEmptyWatcherRange;
+      } else if (id != 0) {
+        if (entries_.contains(id)) error = kErrDuplicateWatchId;
+      } else {
+        while (entries_.contains(next_id_)) ++next_id_;
+        id = next_id_++;
+      }
+      if (error != nullptr) {
+        resp.set_watch_id(kNoWatchId);
+        resp.set_canceled(true);
+        resp.set_cancel_reason(error);
+        enqueue_locked(std::move(resp));
+        return;
+      }
+      entry = std::make_shared<WatchEntry>(*this, id, req);
+      entries_[id] = entry;
+      resp.set_watch_id(id);
+      enqueue_locked(std::move(resp));  // "created" always precedes the watch's events
+    }
+    WatchRequest wr{.key = req.key(),
+                    .range_end = req.range_end(),
+                    .start_revision = req.start_revision(),
+                    .prev_kv = req.prev_kv()};
+    for (auto f : req.filters()) {
+      if (f == etcdserverpb::WatchCreateRequest::NOPUT) wr.filter_noput = true;
+      if (f == etcdserverpb::WatchCreateRequest::NODELETE) wr.filter_nodelete = true;
+    }
+    auto watch = shared_.store.watch(wr, *entry);
+    std::lock_guard lock(mu_);
+    if (watch.ok()) {
+      entry->watch_ = std::move(*watch);
+      return;
+    }
+    if (!is_live_locked(*entry)) return;
+    entry->ended_ = true;
+    etcdserverpb::WatchResponse resp;
+    shared_.fill(resp.mutable_header(), *rev);
+    resp.set_watch_id(entry->id());
+    resp.set_canceled(true);
+    resp.set_cancel_reason(watch.status().message());
+    enqueue_locked(std::move(resp));
+  }
+
+  void cancel(std::int64_t id) {
+    std::shared_ptr<WatchEntry> entry;
+    bool answer_probe = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = entries_.find(id);
+      if (it == entries_.end()) return;  // etcd says nothing for an unknown id
+      entry = std::move(it->second);
+      entries_.erase(it);
+      if (progress_all_pending_ > 0 && progress_probe_ == id) {
+        answer_probe = true;
+        progress_all_pending_ = 0;
+      }
+    }
+    entry.reset();  // destroys the store watch, outside mu_
+    auto rev = shared_.current_revision();
+    std::lock_guard lock(mu_);
+    if (!rev.ok()) {
+      finish_locked(to_grpc(rev.status()));
+      return;
+    }
+    etcdserverpb::WatchResponse resp;
+    shared_.fill(resp.mutable_header(), *rev);
+    resp.set_watch_id(id);
+    resp.set_canceled(true);
+    enqueue_locked(std::move(resp));
+    if (answer_probe) {
+      etcdserverpb::WatchResponse progress;
+      shared_.fill(progress.mutable_header(), *rev);
+      progress.set_watch_id(kNoWatchId);
+      enqueue_locked(std::move(progress));
+    }
+  }
+
+  // A progress request is answered once, with watch_id -1, at a revision no
+  // later than what every watch of the stream has been sent: the store
+  // notifies in revision order, so asking one live watch for progress gives
+  // a safe revision for all.
+  void progress() {
+    std::shared_ptr<WatchEntry> probe;
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      for (auto& [id, entry] : entries_) {
+        if (entry->watch_ && !entry->ended_) {
+          probe = entry;
+          break;
+        }
+      }
+      if (probe) {
+        if (progress_all_pending_ > 0 && progress_probe_ != probe->id()) progress_all_pending_ = 0;
+        progress_probe_ = probe->id();
+        ++progress_all_pending_;
+      }
+    }
+    if (probe) {
+      probe->watch_->request_progress();
+      return;
+    }
+    auto rev = shared_.current_revision();
+    std::lock_guard lock(mu_);
+    if (!rev.ok()) {
+      finish_locked(to_grpc(rev.status()));
+      return;
+    }
+    etcdserverpb::WatchResponse resp;
+    shared_.fill(resp.mutable_header(), *rev);
+    resp.set_watch_id(kNoWatchId);
+    enqueue_locked(std::move(resp));
+  }
+
+  void enqueue_locked(etcdserverpb::WatchResponse resp) {
+    if (finished_) return;
+    queued_bytes_ += static_cast<std::int64_t>(resp.ByteSizeLong());
+    queue_.push_back(std::move(resp));
+    if (queued_bytes_ > shared_.options.max_watch_queue_bytes) {
+      log::logger("store")->warn("watch stream fell {} bytes behind; ending it", queued_bytes_);
+      finish_locked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "kedge store: watch stream fell too far behind; re-watch from the last revision"));
+      return;
+    }
+    if (!writing_) start_write_locked();
+  }
+
+  // etcd's sendFragments: split only when asked, when the response is at
+  // least max-request-bytes and has more than one event.
+  void enqueue_fragments_locked(etcdserverpb::WatchResponse resp) {
+    const auto limit = static_cast<std::size_t>(shared_.options.max_request_bytes);
+    if (resp.ByteSizeLong() < limit || resp.events_size() < 2) {
+      enqueue_locked(std::move(resp));
+      return;
+    }
+    etcdserverpb::WatchResponse base = resp;
+    base.clear_events();
+    base.set_fragment(true);
+    const std::size_t base_size = base.ByteSizeLong();
+    int idx = 0;
+    while (idx < resp.events_size()) {
+      etcdserverpb::WatchResponse cur = base;
+      std::size_t size = base_size;
+      while (idx < resp.events_size()) {
+        const std::size_t ev = resp.events(idx).ByteSizeLong() + 5;  // tag + length prefix
+        if (cur.events_size() > 0 && size + ev >= limit) break;
+        *cur.add_events() = resp.events(idx);
+        size += ev;
+        ++idx;
+      }
+      if (idx == resp.events_size()) cur.set_fragment(false);
+      enqueue_locked(std::move(cur));
+    }
+  }
+
+  void start_write_locked() {
+    writing_ = true;
+    StartWrite(&queue_.front());
+  }
+
+  void finish_locked(grpc::Status status) {
+    if (finished_) return;
+    finished_ = true;
+    if (writing_) {
+      // Drop what is queued behind the write in flight; finish after it.
+      while (queue_.size() > 1) {
+        queued_bytes_ -= static_cast<std::int64_t>(queue_.back().ByteSizeLong());
+        queue_.pop_back();
+      }
+      pending_finish_ = std::move(status);
+      return;
+    }
+    queue_.clear();
+    queued_bytes_ = 0;
+    Finish(status);
+  }
+
+  // Pool thread, once gRPC is done with the call and no task runs.
+  void cleanup() {
+    std::map<std::int64_t, std::shared_ptr<WatchEntry>> entries;
+    {
+      std::lock_guard lock(mu_);
+      entries.swap(entries_);
+    }
+    entries.clear();  // destroys every store watch, outside mu_
+    delete this;
+  }
+
+  Shared& shared_;
+  etcdserverpb::WatchRequest request_;  // the read target; only touched by the read path
+
+  std::mutex mu_;
+  std::map<std::int64_t, std::shared_ptr<WatchEntry>> entries_;  // guarded by mu_
+  std::int64_t next_id_ = 0;                                      // guarded by mu_
+  std::deque<etcdserverpb::WatchResponse> queue_;                 // guarded by mu_; front is in flight
+  std::int64_t queued_bytes_ = 0;                                 // guarded by mu_
+  bool writing_ = false;                                          // guarded by mu_
+  bool read_closed_ = false;                                      // guarded by mu_
+  bool finished_ = false;                                         // guarded by mu_
+  std::optional<grpc::Status> pending_finish_;                    // guarded by mu_
+  bool done_ = false;                                             // guarded by mu_
+  int tasks_ = 0;                                                 // guarded by mu_
+  int progress_all_pending_ = 0;                                  // guarded by mu_
+  std::int64_t progress_probe_ = kNoWatchId;                      // guarded by mu_
+};
+
+namespace {
+
+void WatchEntry::on_events(Revision header_revision, std::span<const Event> events) {
+  stream_.on_events(*this, header_revision, events);
+}
+
+void WatchEntry::on_canceled(const Status& reason, Revision compact_revision) {
+  stream_.on_canceled(*this, reason, compact_revision);
+}
+
+class WatchService final : public etcdserverpb::Watch::CallbackService {
+ public:
+  explicit WatchService(Shared& shared) : shared_(shared) {}
+
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext* /*ctx*/) override {
+    return new WatchStream(shared_);
+  }
+
+ private:
+  Shared& shared_;
+};
+
+}  // namespace
+
+void tick_progress(WatchStream& stream) { stream.tick(); }
+
+std::unique_ptr<grpc::Service> make_watch_service(Shared& shared) {
+  return std::make_unique<WatchService>(shared);
+}
+
+}  // namespace kedge::store::etcd
