@@ -1,0 +1,73 @@
+// The MVCC schema and the queries shared by readers and the writer.
+//
+// Schema (see store/README.md for the why):
+//   kv(id INTEGER PRIMARY KEY, key BLOB, mod_revision, create_revision,
+//      version, lease, value BLOB)
+//     one row per change; create_revision = 0 marks a tombstone (a delete).
+//     id orders the changes inside one revision (event order).
+//   kv_key(key, mod_revision, create_revision, lease): covering index, so
+//     "latest row of each key at revision R" and counts never touch values.
+//   kv_rev(mod_revision): history replay for watches, compaction.
+//   leases(id, ttl, expiry_ms): granted TTL and wall-clock deadline.
+//   meta(name, value): revision, compact_revision, compacted_upto.
+//
+// Thread-safety: free functions on a Db owned by the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kedge/store/types.h"
+#include "sqlite_db.h"
+
+namespace kedge::store::mvcc {
+
+inline constexpr std::int64_t kSchemaVersion = 1;
+
+// Creates the schema in a new file, or verifies an existing one is ours.
+Status init_schema(Db& db, const std::string& file_for_errors);
+
+struct Meta {
+  Revision revision = 0;
+  Revision compact_revision = 0;
+  Revision compacted_upto = 0;  // physical compaction finished up to here
+};
+Result<Meta> read_meta(Db& db);
+Status write_meta(Db& db, const char* name, std::int64_t value);
+
+// The newest row of `key` at or below `at` (nullopt when absent or deleted).
+Result<std::optional<KeyValue>> get(Db& db, const std::string& key, Revision at);
+
+// Live keys of a range at `at`, in key order, with what the covering index
+// knows; `id` fetches the rest.
+struct LiveRow {
+  std::string key;
+  Revision mod_revision = 0;
+  Revision create_revision = 0;
+  LeaseId lease = kNoLease;
+  std::int64_t id = 0;
+};
+Result<std::vector<LiveRow>> live_rows(Db& db, const std::string& key,
+                                       const std::string& range_end, Revision at);
+// Fills version/value (value skipped when keys_only).
+Status fill(Db& db, std::int64_t id, bool keys_only, KeyValue& kv);
+
+// A Range at `request.revision` (0 = current) given the snapshot's current
+// and compacted revisions; header revision = current, as etcd does.
+Result<RangeResponse> range(Db& db, const RangeRequest& request, Revision current,
+                            Revision compacted);
+
+// Changes of revisions [from, to] in event order, grouped per revision,
+// with prev_kv when asked (nullopt when the previous row was compacted).
+struct RevisionEvents {
+  Revision revision = 0;
+  std::vector<Event> events;
+};
+Result<std::vector<RevisionEvents>> history(Db& db, Revision from, Revision to, bool with_prev);
+
+// True when `key` is inside etcd's range [range_key, range_end).
+bool in_range(const std::string& key, const std::string& range_key, const std::string& range_end);
+
+}  // namespace kedge::store::mvcc

@@ -1,0 +1,427 @@
+#include "kedge/store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <random>
+#include <system_error>
+
+#include "errors.h"
+#include "kedge/base/log.h"
+#include "store_impl.h"
+
+namespace kedge::store {
+namespace {
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status check_integrity(Db& db) {
+  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("PRAGMA quick_check"));
+  StmtScope scope(*s);
+  std::string problems;
+  while (true) {
+    KEDGE_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    const std::string line = s->blob(0);
+    if (line == "ok") continue;
+    if (problems.size() < 512) problems += (problems.empty() ? "" : "; ") + line;
+  }
+  if (!problems.empty()) {
+    return data_loss("store database " + db.path().string() + " failed its integrity check: " + problems);
+  }
+  return {};
+}
+
+}  // namespace
+
+SqliteStore::Impl::Impl(SqliteStoreOptions opts) : options(std::move(opts)) {}
+
+SqliteStore::Impl::~Impl() {
+  if (lock_fd >= 0) ::close(lock_fd);
+}
+
+// ---------------------------------------------------------------- open
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions& options) {
+  if (options.data_dir.empty()) return invalid_argument("store: data_dir is required");
+  auto impl = std::make_unique<Impl>(options);
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) return unavailable("create " + options.data_dir.string() + ": " + ec.message());
+  std::filesystem::permissions(options.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  impl->db_path = options.data_dir / "store.db";
+
+  // One process per store: SQLite would keep the file consistent, but two
+  // writers would each believe they own the revision counter.
+  const auto lock_path = options.data_dir / "store.lock";
+  impl->lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (impl->lock_fd < 0) return errno_status("open " + lock_path.string(), errno);
+  if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return unavailable("store " + impl->db_path.string() + " is in use by another process");
+  }
+
+  KEDGE_ASSIGN_OR_RETURN(impl->writer_db, Db::open(impl->db_path, false));
+  Db& db = *impl->writer_db;
+  if (options.check_integrity_at_open) {
+    Status integrity = check_integrity(db);
+    if (!integrity.ok()) {
+      if (integrity.code() == Code::kDataLoss && integrity.message().find(impl->db_path.string()) == std::string::npos) {
+        integrity = data_loss("store database " + impl->db_path.string() + ": " + integrity.message());
+      }
+      return integrity;
+    }
+  }
+  KEDGE_RETURN_IF_ERROR(mvcc::init_schema(db, impl->db_path.string()));
+  KEDGE_ASSIGN_OR_RETURN(Stmt * wal, db.prepare("PRAGMA journal_mode=WAL"));
+  {
+    StmtScope scope(*wal);
+    KEDGE_ASSIGN_OR_RETURN(bool row, wal->step());
+    if (!row || wal->blob(0) != "wal") return unavailable("store: cannot switch " + impl->db_path.string() + " to WAL mode");
+  }
+  KEDGE_RETURN_IF_ERROR(db.exec(options.durability == Durability::kStrict ? "PRAGMA synchronous=FULL"
+                                                                           : "PRAGMA synchronous=NORMAL"));
+  // Checkpoint every ~4 MiB of WAL and shrink the WAL file back afterwards,
+  // so it never keeps the size of its largest burst.
+  KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA wal_autocheckpoint=1000; PRAGMA journal_size_limit=16777216;"
+                                "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY"));
+  KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
+  impl->rev = meta.revision;
+  impl->compacted = meta.compact_revision;
+  impl->published_rev = meta.revision;
+  impl->published_compacted = meta.compact_revision;
+  impl->compact_target = meta.compact_revision;
+  impl->compacted_upto = meta.compacted_upto;
+
+  for (int i = 0; i < std::max(1, options.read_connections); ++i) {
+    KEDGE_ASSIGN_OR_RETURN(auto reader, Db::open(impl->db_path, true));
+    KEDGE_RETURN_IF_ERROR(reader->exec("PRAGMA cache_size=-4096"));
+    impl->pool.push_back(std::move(reader));
+  }
+
+  Impl* raw = impl.get();
+  impl->lessor = std::make_unique<Lessor>([raw](LeaseId id) {
+    raw->submit_async(LeaseRevokeOp{.id = id}, [raw, id](WriteResult result) {
+      if (!result.ok() && result.status().code() != Code::kNotFound) {
+        log::logger("store")->warn("lease {:x} expiry failed, retrying: {}", id, result.status().to_string());
+        raw->lessor->retry_expiry(id, std::chrono::seconds(1));
+      }
+    });
+  });
+  KEDGE_RETURN_IF_ERROR(impl->reload_lessor(db));
+  impl->hub = std::make_unique<WatchHub>(
+      [raw](Revision from, Revision to, bool with_prev) -> Result<WatchHub::HistoryChunk> {
+        return raw->with_reader([&](Db& reader) -> Result<WatchHub::HistoryChunk> {
+          Transaction tx(reader, false);
+          KEDGE_RETURN_IF_ERROR(tx.status());
+          WatchHub::HistoryChunk chunk;
+          KEDGE_ASSIGN_OR_RETURN(mvcc::Meta m, mvcc::read_meta(reader));
+          chunk.compact_revision = m.compact_revision;
+          if (from < m.compact_revision) return chunk;
+          KEDGE_ASSIGN_OR_RETURN(chunk.revisions, mvcc::history(reader, from, to, with_prev));
+          return chunk;
+        });
+      },
+      options.watch_buffer_events, meta.revision, meta.compact_revision);
+
+  impl->hub->start();
+  impl->lessor->start();
+  impl->writer = std::thread([raw] { raw->run_writer(); });
+  impl->compactor = std::thread([raw] { raw->run_compactor(); });
+  log::logger("store")->info("store open: {} revision {} compacted {}", impl->db_path.string(), meta.revision,
+                             meta.compact_revision);
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SqliteStore::~SqliteStore() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.compact_mu);
+    s.compact_stop = true;
+  }
+  s.compact_cv.notify_all();
+  if (s.compactor.joinable()) s.compactor.join();
+  s.lessor->stop();
+  {
+    std::lock_guard lock(s.queue_mu);
+    s.stopping = true;
+  }
+  s.queue_cv.notify_all();
+  if (s.writer.joinable()) s.writer.join();
+  s.hub->stop();
+  // Leave a small WAL behind: a clean shutdown checkpoints everything.
+  (void)s.writer_db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+const std::filesystem::path& SqliteStore::db_path() const { return impl_->db_path; }
+
+Status SqliteStore::Impl::reload_lessor(Db& db) {
+  lessor->clear();
+  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("SELECT id, ttl, expiry_ms FROM leases"));
+  const auto now = Lessor::Clock::now();
+  const std::int64_t now_ms = unix_ms();
+  {
+    StmtScope scope(*s);
+    while (true) {
+      KEDGE_ASSIGN_OR_RETURN(bool row, s->step());
+      if (!row) break;
+      // Remaining TTL survives a restart (see README "Leases"); a lease whose
+      // deadline passed while the store was down expires right away.
+      const std::int64_t remaining_ms = std::max<std::int64_t>(0, s->int64(2) - now_ms);
+      lessor->grant(s->int64(0), s->int64(1), now + std::chrono::milliseconds(remaining_ms));
+    }
+  }
+  KEDGE_ASSIGN_OR_RETURN(
+      Stmt * k, db.prepare("SELECT key, max(mod_revision), create_revision, lease FROM kv GROUP BY key"));
+  StmtScope scope(*k);
+  while (true) {
+    KEDGE_ASSIGN_OR_RETURN(bool row, k->step());
+    if (!row) break;
+    if (k->int64(2) != 0 && k->int64(3) != kNoLease) lessor->attach(k->int64(3), k->blob(0));
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- writer
+
+WriteResult SqliteStore::Impl::submit(WriteRequest request) {
+  auto op = std::make_unique<WriteOp>();
+  op->request = std::move(request);
+  auto future = op->promise.get_future();
+  {
+    std::lock_guard lock(queue_mu);
+    if (stopping) return etcd_errors::stopped();
+    queue.push_back(std::move(op));
+  }
+  queue_cv.notify_one();
+  return future.get();
+}
+
+void SqliteStore::Impl::submit_async(WriteRequest request, std::function<void(WriteResult)> callback) {
+  auto op = std::make_unique<WriteOp>();
+  op->request = std::move(request);
+  op->callback = std::move(callback);
+  {
+    std::lock_guard lock(queue_mu);
+    if (stopping) return;
+    queue.push_back(std::move(op));
+  }
+  queue_cv.notify_one();
+}
+
+namespace {
+void finish(WriteOp& op, WriteResult result) {
+  if (op.callback) {
+    op.callback(std::move(result));
+  } else {
+    op.promise.set_value(std::move(result));
+  }
+}
+}  // namespace
+
+void SqliteStore::Impl::run_writer() {
+  while (true) {
+    std::vector<std::unique_ptr<WriteOp>> batch;
+    {
+      std::unique_lock lock(queue_mu);
+      queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (queue.empty()) break;  // stopping and drained
+      // Maintenance runs alone, outside any transaction.
+      if (std::holds_alternative<MaintenanceOp>(queue.front()->request)) {
+        batch.push_back(std::move(queue.front()));
+        queue.pop_front();
+      } else {
+        while (!queue.empty() && static_cast<int>(batch.size()) < options.max_batch_requests &&
+               !std::holds_alternative<MaintenanceOp>(queue.front()->request)) {
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+      }
+    }
+    if (auto* m = std::get_if<MaintenanceOp>(&batch.front()->request)) {
+      Status status = run_maintenance(*m);
+      finish(*batch.front(), status.ok() ? WriteResult(WriteResponse{}) : WriteResult(status));
+      continue;
+    }
+    run_batch(batch);
+  }
+}
+
+void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
+  Db& db = *writer_db;
+  const Revision start_rev = rev;
+  const Revision start_compacted = compacted;
+  std::vector<std::optional<WriteResult>> results(batch.size());
+  std::vector<mvcc::RevisionEvents> events;
+  std::vector<std::function<void()>> after_commit;
+  Status failure;
+  {
+    Transaction tx(db, true);
+    failure = tx.status();
+    for (std::size_t i = 0; failure.ok() && i < batch.size(); ++i) {
+      WriteResult result = apply(db, batch[i]->request, events, after_commit);
+      // Request errors (etcd's) leave nothing behind: apply validates before
+      // it writes. Anything else is the database failing: abort the batch.
+      if (!result.ok() && (result.status().code() == Code::kInternal ||
+                           result.status().code() == Code::kUnavailable ||
+                           result.status().code() == Code::kDataLoss ||
+                           result.status().code() == Code::kResourceExhausted)) {
+        failure = result.status();
+        break;
+      }
+      results[i] = std::move(result);
+    }
+    if (failure.ok() && rev != start_rev) failure = mvcc::write_meta(db, "revision", rev);
+    if (failure.ok()) failure = tx.commit();
+  }
+  if (!failure.ok()) {
+    log::logger("store")->error("write batch of {} failed: {}", batch.size(), failure.to_string());
+    rev = start_rev;
+    compacted = start_compacted;
+    Status reload = reload_lessor(db);
+    if (!reload.ok()) log::logger("store")->error("lease table reload failed: {}", reload.to_string());
+    for (auto& op : batch) finish(*op, failure);
+    return;
+  }
+  published_rev = rev;
+  published_compacted = compacted;
+  hub->publish(std::move(events), rev);
+  if (compacted != start_compacted) hub->set_compacted(compacted);
+  for (auto& fn : after_commit) fn();
+  for (std::size_t i = 0; i < batch.size(); ++i) finish(*batch[i], std::move(*results[i]));
+}
+
+Result<Revision> SqliteStore::Impl::lease_revoke_in(Db& db, LeaseId id, std::vector<mvcc::RevisionEvents>& events) {
+  if (!lessor->exists(id)) return etcd_errors::lease_not_found();
+  Applier applier(db, rev, compacted, lessor.get(), true);
+  KEDGE_RETURN_IF_ERROR(applier.delete_keys(lessor->keys(id)));
+  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("DELETE FROM leases WHERE id=?1"));
+  s->bind(1, id);
+  KEDGE_RETURN_IF_ERROR(s->run());
+  lessor->remove(id);
+  if (!applier.changes().empty()) {
+    rev = applier.new_revision();
+    events.push_back({rev, std::move(applier.changes())});
+  }
+  return rev;
+}
+
+Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
+                                               std::vector<mvcc::RevisionEvents>& events,
+                                               std::vector<std::function<void()>>& after_commit) {
+  auto record = [&](Applier& applier) {
+    if (applier.changes().empty()) return;
+    rev = applier.new_revision();
+    events.push_back({rev, std::move(applier.changes())});
+  };
+  if (auto* put = std::get_if<PutRequest>(&request)) {
+    Applier applier(db, rev, compacted, lessor.get(), true);
+    KEDGE_ASSIGN_OR_RETURN(PutResponse response, applier.put(*put));
+    record(applier);
+    return WriteResponse(std::move(response));
+  }
+  if (auto* del = std::get_if<DeleteRangeRequest>(&request)) {
+    Applier applier(db, rev, compacted, lessor.get(), true);
+    KEDGE_ASSIGN_OR_RETURN(DeleteRangeResponse response, applier.delete_range(*del));
+    record(applier);
+    return WriteResponse(std::move(response));
+  }
+  if (auto* txn = std::get_if<TxnRequest>(&request)) {
+    Applier applier(db, rev, compacted, lessor.get(), true);
+    KEDGE_ASSIGN_OR_RETURN(TxnResponse response, applier.txn(*txn));
+    record(applier);
+    return WriteResponse(std::move(response));
+  }
+  if (auto* c = std::get_if<CompactOp>(&request)) {
+    if (c->revision <= compacted) return etcd_errors::compacted();
+    if (c->revision > rev) return etcd_errors::future_rev();
+    KEDGE_RETURN_IF_ERROR(mvcc::write_meta(db, "compact_revision", c->revision));
+    compacted = c->revision;
+    const Revision target = c->revision;
+    after_commit.push_back([this, target] {
+      {
+        std::lock_guard lock(compact_mu);
+        compact_target = std::max(compact_target, target);
+      }
+      compact_cv.notify_all();
+    });
+    return WriteResponse(CompactResponse{.revision = rev});
+  }
+  if (auto* step = std::get_if<CompactStepOp>(&request)) {
+    // Every row older than a row of the window is superseded at target.
+    KEDGE_ASSIGN_OR_RETURN(
+        Stmt * older, db.prepare("DELETE FROM kv WHERE id IN (SELECT o.id FROM kv AS n JOIN kv AS o "
+                                 "ON o.key = n.key AND o.mod_revision < n.mod_revision "
+                                 "WHERE n.mod_revision BETWEEN ?1 AND ?2)"));
+    older->bind(1, step->from).bind(2, step->to);
+    KEDGE_RETURN_IF_ERROR(older->run());
+    // Tombstones below target are history only. One at exactly the target
+    // stays until the next compaction (a watch may start there).
+    KEDGE_ASSIGN_OR_RETURN(
+        Stmt * tombs, db.prepare("DELETE FROM kv WHERE mod_revision BETWEEN ?1 AND ?2 "
+                                 "AND mod_revision < ?3 AND create_revision = 0"));
+    tombs->bind(1, step->from - 1).bind(2, step->to).bind(3, step->target);
+    KEDGE_RETURN_IF_ERROR(tombs->run());
+    KEDGE_RETURN_IF_ERROR(mvcc::write_meta(db, "compacted_upto", step->to));
+    return WriteResponse{};
+  }
+  if (auto* grant = std::get_if<LeaseGrantOp>(&request)) {
+    if (grant->ttl > kMaxLeaseTtl) return etcd_errors::lease_ttl_too_large();
+    LeaseId id = grant->id;
+    if (id == kNoLease) {
+      static thread_local std::mt19937_64 rng{std::random_device{}()};
+      do {
+        id = static_cast<LeaseId>(rng() & 0x7fffffffffffffffULL);
+      } while (id == kNoLease || lessor->exists(id));
+    } else if (lessor->exists(id)) {
+      return etcd_errors::lease_exists();
+    }
+    const std::int64_t ttl = std::max(grant->ttl, options.min_lease_ttl_seconds);
+    KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("INSERT INTO leases(id, ttl, expiry_ms) VALUES (?1, ?2, ?3)"));
+    s->bind(1, id).bind(2, ttl).bind(3, unix_ms() + ttl * 1000);
+    KEDGE_RETURN_IF_ERROR(s->run());
+    lessor->grant(id, ttl, Lessor::Clock::now() + std::chrono::seconds(ttl));
+    return WriteResponse(LeaseGrantResponse{.revision = rev, .id = id, .ttl = ttl});
+  }
+  if (auto* revoke = std::get_if<LeaseRevokeOp>(&request)) {
+    KEDGE_ASSIGN_OR_RETURN(Revision after, lease_revoke_in(db, revoke->id, events));
+    return WriteResponse(after);
+  }
+  if (auto* keep = std::get_if<LeaseKeepAliveOp>(&request)) {
+    auto info = lessor->info(keep->id, false);
+    if (!info || !lessor->renew(keep->id, Lessor::Clock::now() + std::chrono::seconds(info->ttl))) {
+      return etcd_errors::lease_not_found();
+    }
+    KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("UPDATE leases SET expiry_ms=?2 WHERE id=?1"));
+    s->bind(1, keep->id).bind(2, unix_ms() + info->ttl * 1000);
+    KEDGE_RETURN_IF_ERROR(s->run());
+    return WriteResponse(Revision{info->ttl});
+  }
+  return internal_error("unknown write request");
+}
+
+Status SqliteStore::Impl::run_maintenance(const MaintenanceOp& op) {
+  Db& db = *writer_db;
+  if (op.vacuum_pages > 0) {
+    KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA incremental_vacuum(" + std::to_string(op.vacuum_pages) + ")"));
+  }
+  if (op.truncate_wal) {
+    // Never wait for readers here (that would stall every writer): without a
+    // busy handler the checkpoint copies what it can and truncates only when
+    // no reader pins the WAL; journal_size_limit bounds it otherwise.
+    sqlite3_busy_timeout(db.handle(), 0);
+    Status status = db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_busy_timeout(db.handle(), 5000);
+    if (!status.ok() && status.code() != Code::kUnavailable) return status;
+  }
+  return {};
+}
+
+}  // namespace kedge::store

@@ -1,0 +1,234 @@
+// SqliteStore's public methods (caller threads) and the compactor thread.
+#include <algorithm>
+
+#include "errors.h"
+#include "kedge/base/log.h"
+#include "store_impl.h"
+
+namespace kedge::store {
+namespace {
+
+template <typename T>
+Result<T> take(WriteResult result) {
+  if (!result.ok()) return result.status();
+  if (auto* value = std::get_if<T>(&*result)) return std::move(*value);
+  return internal_error("store: unexpected write response type");
+}
+
+}  // namespace
+
+Result<RangeResponse> SqliteStore::range(const RangeRequest& request) {
+  if (request.key.empty()) return etcd_errors::empty_key();
+  if (static_cast<std::int64_t>(request.key.size() + request.range_end.size()) > impl_->options.max_request_bytes) {
+    return etcd_errors::request_too_large();
+  }
+  return impl_->with_reader([&](Db& db) -> Result<RangeResponse> {
+    Transaction tx(db, false);
+    KEDGE_RETURN_IF_ERROR(tx.status());
+    KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
+    return mvcc::range(db, request, meta.revision, meta.compact_revision);
+  });
+}
+
+Result<PutResponse> SqliteStore::put(const PutRequest& request) {
+  KEDGE_RETURN_IF_ERROR(validate_put(request));
+  WriteRequest write = request;
+  if (request_size(write) > impl_->options.max_request_bytes) return etcd_errors::request_too_large();
+  return take<PutResponse>(impl_->submit(std::move(write)));
+}
+
+Result<DeleteRangeResponse> SqliteStore::delete_range(const DeleteRangeRequest& request) {
+  if (request.key.empty()) return etcd_errors::empty_key();
+  WriteRequest write = request;
+  if (request_size(write) > impl_->options.max_request_bytes) return etcd_errors::request_too_large();
+  return take<DeleteRangeResponse>(impl_->submit(std::move(write)));
+}
+
+Result<TxnResponse> SqliteStore::txn(const TxnRequest& request) {
+  KEDGE_RETURN_IF_ERROR(validate_txn(request, impl_->options.max_txn_ops));
+  WriteRequest write = request;
+  if (request_size(write) > impl_->options.max_request_bytes) return etcd_errors::request_too_large();
+  if (txn_is_read_only(request)) {
+    // Reads only: answer from a snapshot without waiting for the writer.
+    return impl_->with_reader([&](Db& db) -> Result<TxnResponse> {
+      Transaction tx(db, false);
+      KEDGE_RETURN_IF_ERROR(tx.status());
+      KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
+      Applier applier(db, meta.revision, meta.compact_revision, impl_->lessor.get(), false);
+      return applier.txn(request);
+    });
+  }
+  return take<TxnResponse>(impl_->submit(std::move(write)));
+}
+
+Result<CompactResponse> SqliteStore::compact(Revision revision, bool physical) {
+  KEDGE_ASSIGN_OR_RETURN(CompactResponse response,
+                         take<CompactResponse>(impl_->submit(CompactOp{.revision = revision})));
+  if (physical) {
+    std::unique_lock lock(impl_->compact_mu);
+    impl_->compact_cv.wait(lock, [&] { return impl_->compact_stop || impl_->compacted_upto >= revision; });
+  }
+  return response;
+}
+
+Status SqliteStore::wait_compacted() {
+  Impl& s = *impl_;
+  std::unique_lock lock(s.compact_mu);
+  s.compact_cv.wait(lock, [&] {
+    return s.compact_stop || (s.compacted_upto >= s.compact_target && s.maintenance_done);
+  });
+  return s.compact_stop ? etcd_errors::stopped() : Status{};
+}
+
+Result<std::unique_ptr<Watch>> SqliteStore::watch(const WatchRequest& request, WatchObserver& observer) {
+  if (request.key.empty()) return etcd_errors::empty_key();
+  return impl_->hub->add(request, observer);
+}
+
+Result<LeaseGrantResponse> SqliteStore::lease_grant(std::int64_t ttl_seconds, LeaseId id) {
+  return take<LeaseGrantResponse>(impl_->submit(LeaseGrantOp{.ttl = ttl_seconds, .id = id}));
+}
+
+Result<Revision> SqliteStore::lease_revoke(LeaseId id) {
+  return take<Revision>(impl_->submit(LeaseRevokeOp{.id = id}));
+}
+
+Result<std::int64_t> SqliteStore::lease_keep_alive(LeaseId id) {
+  KEDGE_ASSIGN_OR_RETURN(Revision ttl, take<Revision>(impl_->submit(LeaseKeepAliveOp{.id = id})));
+  return static_cast<std::int64_t>(ttl);
+}
+
+Result<LeaseTimeToLiveResponse> SqliteStore::lease_time_to_live(LeaseId id, bool with_keys) {
+  LeaseTimeToLiveResponse response;
+  response.revision = impl_->published_rev.load();
+  response.id = id;
+  auto info = impl_->lessor->info(id, with_keys);
+  if (!info) return response;  // ttl -1: etcd answers, it does not fail
+  const auto remaining = info->deadline - Lessor::Clock::now();
+  response.ttl = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(remaining).count());
+  response.granted_ttl = info->ttl;
+  response.keys = std::move(info->keys);
+  return response;
+}
+
+Result<std::vector<LeaseId>> SqliteStore::lease_list() { return impl_->lessor->list(); }
+
+Result<StoreStatus> SqliteStore::status() {
+  StoreStatus status;
+  Status read = impl_->with_reader([&](Db& db) -> Status {
+    Transaction tx(db, false);
+    KEDGE_RETURN_IF_ERROR(tx.status());
+    KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
+    KEDGE_ASSIGN_OR_RETURN(std::int64_t pages, db.query_int("PRAGMA page_count"));
+    KEDGE_ASSIGN_OR_RETURN(std::int64_t free_pages, db.query_int("PRAGMA freelist_count"));
+    KEDGE_ASSIGN_OR_RETURN(std::int64_t page_size, db.query_int("PRAGMA page_size"));
+    status.revision = meta.revision;
+    status.compact_revision = meta.compact_revision;
+    status.db_size_in_use = (pages - free_pages) * page_size;
+    return {};
+  });
+  KEDGE_RETURN_IF_ERROR(read);
+  std::error_code ec;
+  std::int64_t size = 0;
+  for (const char* suffix : {"", "-wal"}) {
+    const auto file = impl_->db_path.string() + suffix;
+    const auto bytes = std::filesystem::file_size(file, ec);
+    if (!ec) size += static_cast<std::int64_t>(bytes);
+  }
+  status.db_size = size;
+  return status;
+}
+
+// ---------------------------------------------------------------- compactor
+
+void SqliteStore::Impl::auto_compact() {
+  const auto now = std::chrono::steady_clock::now();
+  const Revision current = published_rev.load();
+  samples.emplace_back(now, current);
+  Revision target = 0;
+  if (options.auto_compaction_retention_revisions > 0) {
+    target = std::max(target, current - options.auto_compaction_retention_revisions);
+  }
+  if (options.auto_compaction_retention_period.count() > 0) {
+    // The newest revision that is at least `period` old.
+    const auto horizon = now - options.auto_compaction_retention_period;
+    Revision old = 0;
+    while (!samples.empty() && samples.front().first <= horizon) {
+      old = samples.front().second;
+      samples.pop_front();
+    }
+    if (old > 0) {
+      samples.emplace_front(horizon, old);  // keep it as the window's floor
+      target = std::max(target, old);
+    }
+  } else {
+    samples.clear();
+  }
+  if (target > published_compacted.load()) {
+    WriteResult result = submit(CompactOp{.revision = target});
+    if (!result.ok() && result.status().code() != Code::kOutOfRange) {
+      log::logger("store")->warn("auto-compaction at {} failed: {}", target, result.status().to_string());
+    }
+  }
+}
+
+void SqliteStore::Impl::run_compactor() {
+  const bool automatic = options.auto_compaction_retention_revisions > 0 ||
+                         options.auto_compaction_retention_period.count() > 0;
+  auto next_auto = std::chrono::steady_clock::now() + options.auto_compaction_interval;
+  std::unique_lock lock(compact_mu);
+  while (!compact_stop) {
+    if (compacted_upto < compact_target) {
+      const Revision from = compacted_upto + 1;
+      const Revision to = std::min(compact_target, compacted_upto + options.compaction_batch_rows);
+      const Revision target = compact_target;
+      maintenance_done = false;
+      lock.unlock();
+      WriteResult result = submit(CompactStepOp{.from = from, .to = to, .target = target});
+      lock.lock();
+      if (!result.ok()) {
+        log::logger("store")->warn("compaction step {}..{} failed: {}", from, to, result.status().to_string());
+        compact_cv.wait_for(lock, std::chrono::seconds(1), [&] { return compact_stop; });
+        continue;
+      }
+      compacted_upto = to;
+      compact_cv.notify_all();
+      continue;
+    }
+    if (!maintenance_done) {
+      lock.unlock();
+      // Give freed pages back to the file system when a quarter of the file
+      // is free, then shrink the WAL.
+      // In steps of 2048 pages (8 MiB at most), each its own short writer turn.
+      for (int step = 0; step < 4096; ++step) {
+        auto free_ratio = with_reader([&](Db& db) -> Result<double> {
+          KEDGE_ASSIGN_OR_RETURN(std::int64_t pages, db.query_int("PRAGMA page_count"));
+          KEDGE_ASSIGN_OR_RETURN(std::int64_t free_pages, db.query_int("PRAGMA freelist_count"));
+          return pages > 0 ? static_cast<double>(free_pages) / static_cast<double>(pages) : 0.0;
+        });
+        if (!free_ratio.ok() || *free_ratio <= (step == 0 ? 0.25 : 0.02)) break;
+        if (!submit(MaintenanceOp{.vacuum_pages = 2048}).ok()) break;
+      }
+      (void)submit(MaintenanceOp{.truncate_wal = true});
+      lock.lock();
+      maintenance_done = true;
+      compact_cv.notify_all();
+      continue;
+    }
+    if (automatic) {
+      if (std::chrono::steady_clock::now() >= next_auto) {
+        lock.unlock();
+        auto_compact();
+        lock.lock();
+        next_auto = std::chrono::steady_clock::now() + options.auto_compaction_interval;
+        continue;
+      }
+      compact_cv.wait_until(lock, next_auto);
+    } else {
+      compact_cv.wait(lock);
+    }
+  }
+  compact_cv.notify_all();
+}
+
+}  // namespace kedge::store

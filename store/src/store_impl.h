@@ -1,0 +1,191 @@
+// SqliteStore's private state, shared by sqlite_store.cpp (open, threads,
+// reads) and apply.cpp (what the writer does inside a transaction).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "kedge/store/sqlite_store.h"
+#include "lessor.h"
+#include "mvcc.h"
+#include "sqlite_db.h"
+#include "watch_hub.h"
+
+namespace kedge::store {
+
+// Write requests the writer thread executes, besides the KV ones.
+struct CompactOp {
+  Revision revision = 0;
+};
+// Physical compaction of one window of revisions [from, to] towards target.
+struct CompactStepOp {
+  Revision from = 0;
+  Revision to = 0;
+  Revision target = 0;
+};
+// Runs between transactions: WAL checkpoint and/or incremental vacuum.
+struct MaintenanceOp {
+  bool truncate_wal = false;
+  int vacuum_pages = 0;
+};
+struct LeaseGrantOp {
+  std::int64_t ttl = 0;
+  LeaseId id = kNoLease;
+};
+struct LeaseRevokeOp {
+  LeaseId id = kNoLease;
+};
+struct LeaseKeepAliveOp {
+  LeaseId id = kNoLease;
+};
+
+using WriteRequest = std::variant<PutRequest, DeleteRangeRequest, TxnRequest, CompactOp, CompactStepOp,
+                                  MaintenanceOp, LeaseGrantOp, LeaseRevokeOp, LeaseKeepAliveOp>;
+using WriteResponse = std::variant<std::monostate, PutResponse, DeleteRangeResponse, TxnResponse,
+                                   CompactResponse, LeaseGrantResponse, Revision>;
+using WriteResult = Result<WriteResponse>;
+
+struct WriteOp {
+  WriteRequest request;
+  // Exactly one of these receives the result (callback: fire-and-forget
+  // internal work such as lease expiry).
+  std::promise<WriteResult> promise;
+  std::function<void(WriteResult)> callback;
+};
+
+// What one request did inside the writer's transaction; see apply.cpp.
+class Applier {
+ public:
+  // `writable` false: a read-only txn on a reader connection.
+  Applier(Db& db, Revision begin_rev, Revision compacted, Lessor* lessor, bool writable)
+      : db_(db), begin_rev_(begin_rev), compacted_(compacted), lessor_(lessor), writable_(writable) {}
+
+  Result<PutResponse> put(const PutRequest& request);
+  Result<DeleteRangeResponse> delete_range(const DeleteRangeRequest& request);
+  Result<TxnResponse> txn(const TxnRequest& request);
+  // Deletes `keys` (already known live) in this request's revision.
+  Status delete_keys(const std::vector<std::string>& keys);
+
+  // The revision reads inside this request see (etcd: beginRev, +1 once
+  // something changed).
+  Revision current() const { return begin_rev_ + (changes_.empty() ? 0 : 1); }
+  Revision new_revision() const { return begin_rev_ + 1; }
+  std::vector<Event>& changes() { return changes_; }
+
+ private:
+  struct Path {
+    bool succeeded = false;
+    std::vector<Path> nested;  // one per nested txn in the chosen branch, in order
+  };
+  Result<bool> compare(const Compare& compare);
+  Result<Path> evaluate(const TxnRequest& request);
+  Status check(const TxnRequest& request, const Path& path);
+  Result<TxnResponse> execute(const TxnRequest& request, const Path& path);
+  Status insert(const KeyValue& kv);
+
+  Db& db_;
+  const Revision begin_rev_;
+  const Revision compacted_;
+  Lessor* lessor_;
+  const bool writable_;
+  std::vector<Event> changes_;
+};
+
+// Stateless request checks done on the caller's thread (etcd's v3rpc layer).
+Status validate_put(const PutRequest& request);
+Status validate_txn(const TxnRequest& request, std::int64_t max_txn_ops);
+std::int64_t request_size(const WriteRequest& request);
+bool txn_is_read_only(const TxnRequest& request);
+
+struct SqliteStore::Impl {
+  explicit Impl(SqliteStoreOptions opts);
+  ~Impl();
+
+  // --- constant after open ---
+  SqliteStoreOptions options;
+  std::filesystem::path db_path;
+  int lock_fd = -1;
+
+  // --- writer thread only (open() before the thread starts) ---
+  std::unique_ptr<Db> writer_db;
+  Revision rev = 1;
+  Revision compacted = 0;
+
+  // --- published by the writer after each commit, read anywhere ---
+  std::atomic<Revision> published_rev{1};
+  std::atomic<Revision> published_compacted{0};
+
+  // --- read pool ---
+  std::mutex pool_mu;
+  std::condition_variable pool_cv;
+  std::vector<std::unique_ptr<Db>> pool;  // guarded by pool_mu
+
+  // --- write queue ---
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<std::unique_ptr<WriteOp>> queue;  // guarded by queue_mu
+  bool stopping = false;                        // guarded by queue_mu
+  std::thread writer;
+
+  // --- compactor ---
+  std::mutex compact_mu;
+  std::condition_variable compact_cv;
+  Revision compact_target = 0;      // guarded by compact_mu
+  Revision compacted_upto = 0;      // guarded by compact_mu: physical work done
+  bool maintenance_done = true;     // guarded by compact_mu
+  bool compact_stop = false;        // guarded by compact_mu
+  std::thread compactor;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, Revision>> samples;  // compactor only
+
+  std::unique_ptr<Lessor> lessor;
+  std::unique_ptr<WatchHub> hub;
+
+  // Writer thread.
+  void run_writer();
+  void run_batch(std::vector<std::unique_ptr<WriteOp>>& batch);
+  Result<WriteResponse> apply(Db& db, WriteRequest& request, std::vector<mvcc::RevisionEvents>& events,
+                              std::vector<std::function<void()>>& after_commit);
+  Status run_maintenance(const MaintenanceOp& op);
+  Status reload_lessor(Db& db);
+
+  // Any thread.
+  WriteResult submit(WriteRequest request);
+  void submit_async(WriteRequest request, std::function<void(WriteResult)> callback);
+  template <typename Fn>
+  auto with_reader(Fn&& fn) -> decltype(fn(std::declval<Db&>()));
+
+  // Compactor thread.
+  void run_compactor();
+  void auto_compact();
+
+  Result<Revision> lease_revoke_in(Db& db, LeaseId id, std::vector<mvcc::RevisionEvents>& events);
+};
+
+template <typename Fn>
+auto SqliteStore::Impl::with_reader(Fn&& fn) -> decltype(fn(std::declval<Db&>())) {
+  std::unique_ptr<Db> db;
+  {
+    std::unique_lock lock(pool_mu);
+    pool_cv.wait(lock, [&] { return !pool.empty(); });
+    db = std::move(pool.back());
+    pool.pop_back();
+  }
+  auto result = fn(*db);
+  {
+    std::lock_guard lock(pool_mu);
+    pool.push_back(std::move(db));
+  }
+  pool_cv.notify_one();
+  return result;
+}
+
+}  // namespace kedge::store
