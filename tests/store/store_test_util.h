@@ -50,10 +50,16 @@ inline std::string prefix_end(std::string prefix) {
   return std::string(1, '\0');
 }
 
-#define ASSERT_OK(expr)                                         \
-  do {                                                          \
-    const auto& kedge_r_ = (expr);                              \
-    ASSERT_TRUE(kedge_r_.ok()) << kedge_r_.status().to_string(); \
+inline Status status_of(const Status& s) { return s; }
+template <typename T>
+Status status_of(const Result<T>& r) {
+  return r.status();
+}
+
+#define ASSERT_OK(expr)                                                  \
+  do {                                                                   \
+    const auto& kedge_r_ = (expr);                                       \
+    ASSERT_TRUE(kedge_r_.ok()) << status_of(kedge_r_).to_string();       \
   } while (0)
 
 // Asserts `result` failed with exactly `code` and `message`.

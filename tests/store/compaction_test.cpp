@@ -1,0 +1,135 @@
+// Compaction: etcd's errors, reads at and below the compact revision,
+// physical removal of history, automatic retention and Status().
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "store_test_util.h"
+
+namespace kedge::store {
+namespace {
+
+using namespace kedge::store::testing;  // NOLINT
+using namespace std::chrono_literals;
+
+class CompactionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = open_or_die(options_in(dir_.path())); }
+  kedge::testing::TempDir dir_{"kedge-store-compact"};
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(CompactionTest, ErrorsAndReadsAroundTheCompactRevision) {
+  for (int i = 0; i < 10; ++i) ASSERT_OK(store_->put(put_req("k", std::to_string(i))));  // 2..11
+  ASSERT_OK(store_->put(put_req("gone", "x")));                                          // 12
+  DeleteRangeRequest del;
+  del.key = "gone";
+  ASSERT_OK(store_->delete_range(del));  // 13
+  expect_error(store_->compact(14, false), Code::kOutOfRange, "etcdserver: mvcc: required revision is a future revision");
+  auto c = store_->compact(6, true);
+  ASSERT_OK(c);
+  EXPECT_EQ(c->revision, 13);
+  expect_error(store_->compact(6, false), Code::kOutOfRange, "etcdserver: mvcc: required revision has been compacted");
+  expect_error(store_->compact(3, false), Code::kOutOfRange, "etcdserver: mvcc: required revision has been compacted");
+  auto req = get_req("k");
+  req.revision = 5;
+  expect_error(store_->range(req), Code::kOutOfRange, "etcdserver: mvcc: required revision has been compacted");
+  req.revision = 6;  // the compact revision itself is still readable
+  auto r = store_->range(req);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->kvs.at(0).value, "4");
+  req.revision = 12;
+  r = store_->range(get_req("gone"));
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->kvs.empty());
+  // A txn whose range reads a compacted revision fails as a whole.
+  TxnRequest txn;
+  auto old = get_req("k");
+  old.revision = 2;
+  txn.success.push_back({put_req("x", "1")});
+  txn.success.push_back({old});
+  expect_error(store_->txn(txn), Code::kOutOfRange, "etcdserver: mvcc: required revision has been compacted");
+  auto status = store_->status();
+  ASSERT_OK(status);
+  EXPECT_EQ(status->revision, 13);
+  EXPECT_EQ(status->compact_revision, 6);
+}
+
+TEST_F(CompactionTest, PhysicalCompactionRemovesHistoryButKeepsLatest) {
+  for (int i = 0; i < 1000; ++i) ASSERT_OK(store_->put(put_req("k" + std::to_string(i % 10), std::string(200, 'v'))));
+  DeleteRangeRequest del;
+  del.key = "k0";
+  ASSERT_OK(store_->delete_range(del));  // 1002
+  ASSERT_OK(store_->put(put_req("late", "v")));  // 1003
+  ASSERT_OK(store_->compact(1003, true));
+  ASSERT_OK(store_->wait_compacted());
+  // Everything still readable at the current revision.
+  auto all = store_->range(get_req(std::string(1, '\0'), std::string(1, '\0')));
+  ASSERT_OK(all);
+  EXPECT_EQ(all->count, 10);  // k1..k9 + late
+  // Replaying from the compact revision yields only what is left: one row.
+  class Rec : public WatchObserver {
+   public:
+    void on_events(Revision, std::span<const Event> events) override { n += events.size(); }
+    void on_canceled(const Status&, Revision) override {}
+    std::atomic<std::size_t> n{0};
+  } rec;
+  WatchRequest w;
+  w.key = std::string(1, '\0');
+  w.range_end = std::string(1, '\0');
+  w.start_revision = 1003;
+  auto watch = store_->watch(w, rec);
+  ASSERT_OK(watch);
+  ASSERT_TRUE(kedge::testing::eventually([&] { return rec.n.load() == 1; }));
+}
+
+TEST_F(CompactionTest, CompactionReclaimsSpace) {
+  const std::string value(4000, 'v');
+  for (int i = 0; i < 1500; ++i) ASSERT_OK(store_->put(put_req("k" + std::to_string(i % 20), value)));
+  auto before = store_->status();
+  ASSERT_OK(before);
+  ASSERT_OK(store_->compact(before->revision, true));
+  ASSERT_OK(store_->wait_compacted());
+  auto after = store_->status();
+  ASSERT_OK(after);
+  // 20 live keys of 4 kB: well under 1 MB in use after 6 MB of history.
+  EXPECT_LT(after->db_size_in_use, 1 << 20) << after->db_size_in_use;
+  EXPECT_LT(after->db_size, before->db_size / 2) << before->db_size << " -> " << after->db_size;
+}
+
+TEST(AutoCompactionTest, RevisionRetentionCompactsInTheBackground) {
+  kedge::testing::TempDir dir("kedge-store-autocompact");
+  auto options = options_in(dir.path());
+  options.auto_compaction_retention_revisions = 50;
+  options.auto_compaction_interval = 100ms;
+  auto store = open_or_die(options);
+  for (int i = 0; i < 300; ++i) ASSERT_OK(store->put(put_req("k", std::to_string(i))));
+  ASSERT_TRUE(kedge::testing::eventually([&] {
+    auto s = store->status();
+    return s.ok() && s->compact_revision >= 251;
+  }));
+  auto req = get_req("k");
+  req.revision = 100;
+  expect_error(store->range(req), Code::kOutOfRange, "etcdserver: mvcc: required revision has been compacted");
+}
+
+TEST(AutoCompactionTest, PeriodRetentionKeepsTheWindow) {
+  kedge::testing::TempDir dir("kedge-store-autocompact-period");
+  auto options = options_in(dir.path());
+  options.auto_compaction_retention_period = 1s;
+  options.auto_compaction_interval = 100ms;
+  auto store = open_or_die(options);
+  ASSERT_OK(store->put(put_req("k", "old")));  // 2
+  std::this_thread::sleep_for(300ms);
+  auto s = store->status();
+  ASSERT_OK(s);
+  EXPECT_EQ(s->compact_revision, 0);  // nothing is a second old yet
+  for (int i = 0; i < 5; ++i) ASSERT_OK(store->put(put_req("k", std::to_string(i))));  // ..7
+  ASSERT_TRUE(kedge::testing::eventually([&] {
+    auto st = store->status();
+    return st.ok() && st->compact_revision >= 2;
+  }, 5s));
+}
+
+}  // namespace
+}  // namespace kedge::store
