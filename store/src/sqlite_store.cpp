@@ -20,6 +20,11 @@ std::int64_t unix_ms() {
       .count();
 }
 
+// WAL sizes (4 KiB pages) that trigger a background checkpoint, and the
+// writer's own catch-up; see README "Size bound".
+constexpr int kWalCheckpointPages = 1000;
+constexpr int kWalCatchUpPages = 4000;
+
 Status check_integrity(Db& db) {
   KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("PRAGMA quick_check"));
   StmtScope scope(*s);
@@ -86,9 +91,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
   }
   KEDGE_RETURN_IF_ERROR(db.exec(options.durability == Durability::kStrict ? "PRAGMA synchronous=FULL"
                                                                            : "PRAGMA synchronous=NORMAL"));
-  // Checkpoint every ~4 MiB of WAL and shrink the WAL file back afterwards,
-  // so it never keeps the size of its largest burst.
-  KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA wal_autocheckpoint=1000; PRAGMA journal_size_limit=16777216;"
+  // The writer never checkpoints itself (that would stall every write behind
+  // copying the WAL and an fsync of the database): its WAL hook wakes the
+  // checkpointer thread every ~4 MiB of WAL. journal_size_limit shrinks the
+  // WAL file back when it restarts, so it never keeps its largest burst.
+  KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=16777216;"
                                 "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY"));
   KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
   impl->rev = meta.revision;
@@ -104,7 +111,29 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
     impl->pool.push_back(std::move(reader));
   }
 
+  KEDGE_ASSIGN_OR_RETURN(impl->checkpoint_db, Db::open(impl->db_path, false));
   Impl* raw = impl.get();
+  sqlite3_wal_hook(
+      db.handle(),
+      [](void* arg, sqlite3*, const char*, int pages) -> int {
+        auto* self = static_cast<Impl*>(arg);
+        if (pages >= kWalCatchUpPages) {
+          // Under steady writes the background checkpointer never quite
+          // catches up, and a WAL restarts only once fully copied. Here the
+          // writer is between transactions: copy the (small) remainder so
+          // the next transaction can restart the WAL from its beginning.
+          sqlite3_wal_checkpoint_v2(self->writer_db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                    nullptr);
+        } else if (pages >= kWalCheckpointPages) {
+          {
+            std::lock_guard lock(self->checkpoint_mu);
+            self->checkpoint_wanted = true;
+          }
+          self->checkpoint_cv.notify_one();
+        }
+        return SQLITE_OK;
+      },
+      raw);
   impl->lessor = std::make_unique<Lessor>([raw](LeaseId id) {
     raw->submit_async(LeaseRevokeOp{.id = id}, [raw, id](WriteResult result) {
       if (!result.ok() && result.status().code() != Code::kNotFound) {
@@ -133,6 +162,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
   impl->lessor->start();
   impl->writer = std::thread([raw] { raw->run_writer(); });
   impl->compactor = std::thread([raw] { raw->run_compactor(); });
+  impl->checkpointer = std::thread([raw] { raw->run_checkpointer(); });
   log::logger("store")->info("store open: {} revision {} compacted {}", impl->db_path.string(), meta.revision,
                              meta.compact_revision);
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
@@ -156,6 +186,12 @@ SqliteStore::~SqliteStore() {
   s.queue_cv.notify_all();
   if (s.writer.joinable()) s.writer.join();
   s.hub->stop();
+  {
+    std::lock_guard lock(s.checkpoint_mu);
+    s.checkpoint_stop = true;
+  }
+  s.checkpoint_cv.notify_all();
+  if (s.checkpointer.joinable()) s.checkpointer.join();
   // Leave a small WAL behind: a clean shutdown checkpoints everything.
   (void)s.writer_db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
@@ -254,8 +290,15 @@ void SqliteStore::Impl::run_writer() {
   }
 }
 
+namespace {
+void raise(std::atomic<std::int64_t>& max, std::int64_t value) {
+  if (value > max.load(std::memory_order_relaxed)) max.store(value, std::memory_order_relaxed);
+}
+}  // namespace
+
 void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   Db& db = *writer_db;
+  const auto started = std::chrono::steady_clock::now();
   const Revision start_rev = rev;
   const Revision start_compacted = compacted;
   std::vector<std::optional<WriteResult>> results(batch.size());
@@ -290,6 +333,11 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
     for (auto& op : batch) finish(*op, failure);
     return;
   }
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  stat_requests += static_cast<std::int64_t>(batch.size());
+  ++stat_commits;
+  raise(stat_max_batch, static_cast<std::int64_t>(batch.size()));
+  raise(stat_max_commit_us, took.count());
   published_rev = rev;
   published_compacted = compacted;
   hub->publish(std::move(events), rev);
@@ -355,6 +403,7 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
     return WriteResponse(CompactResponse{.revision = rev});
   }
   if (auto* step = std::get_if<CompactStepOp>(&request)) {
+    const auto started = std::chrono::steady_clock::now();
     // Every row older than a row of the window is superseded at target.
     KEDGE_ASSIGN_OR_RETURN(
         Stmt * older, db.prepare("DELETE FROM kv WHERE id IN (SELECT o.id FROM kv AS n JOIN kv AS o "
@@ -362,6 +411,7 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
                                  "WHERE n.mod_revision BETWEEN ?1 AND ?2)"));
     older->bind(1, step->from).bind(2, step->to);
     KEDGE_RETURN_IF_ERROR(older->run());
+    std::int64_t deleted = sqlite3_changes(db.handle());
     // Tombstones below target are history only. One at exactly the target
     // stays until the next compaction (a watch may start there).
     KEDGE_ASSIGN_OR_RETURN(
@@ -369,8 +419,13 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
                                  "AND mod_revision < ?3 AND create_revision = 0"));
     tombs->bind(1, step->from - 1).bind(2, step->to).bind(3, step->target);
     KEDGE_RETURN_IF_ERROR(tombs->run());
+    deleted += sqlite3_changes(db.handle());
     KEDGE_RETURN_IF_ERROR(mvcc::write_meta(db, "compacted_upto", step->to));
-    return WriteResponse{};
+    ++stat_compaction_steps;
+    stat_compaction_rows += deleted;
+    raise(stat_max_step_us, std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - started).count());
+    return WriteResponse(Revision{deleted});
   }
   if (auto* grant = std::get_if<LeaseGrantOp>(&request)) {
     if (grant->ttl > kMaxLeaseTtl) return etcd_errors::lease_ttl_too_large();
@@ -405,6 +460,24 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
     return WriteResponse(Revision{info->ttl});
   }
   return internal_error("unknown write request");
+}
+
+void SqliteStore::Impl::run_checkpointer() {
+  std::unique_lock lock(checkpoint_mu);
+  while (true) {
+    checkpoint_cv.wait(lock, [&] { return checkpoint_stop || checkpoint_wanted; });
+    if (checkpoint_stop) return;
+    checkpoint_wanted = false;
+    lock.unlock();
+    // PASSIVE: never waits for readers or the writer; whatever it cannot
+    // copy now is copied next time.
+    const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                             nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      log::logger("store")->warn("{}", checkpoint_db->error("checkpoint", rc).to_string());
+    }
+    lock.lock();
+  }
 }
 
 Status SqliteStore::Impl::run_maintenance(const MaintenanceOp& op) {

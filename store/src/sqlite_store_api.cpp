@@ -139,6 +139,18 @@ Result<StoreStatus> SqliteStore::status() {
   return status;
 }
 
+SqliteStoreStats SqliteStore::stats() const {
+  const Impl& s = *impl_;
+  return SqliteStoreStats{.write_requests = s.stat_requests.load(),
+                          .commits = s.stat_commits.load(),
+                          .max_batch = s.stat_max_batch.load(),
+                          .max_commit_us = s.stat_max_commit_us.load(),
+                          .compaction_steps = s.stat_compaction_steps.load(),
+                          .compaction_rows_deleted = s.stat_compaction_rows.load(),
+                          .max_compaction_step_us = s.stat_max_step_us.load(),
+                          .watches = static_cast<std::int64_t>(s.hub->size())};
+}
+
 // ---------------------------------------------------------------- compactor
 
 void SqliteStore::Impl::auto_compact() {
@@ -176,11 +188,14 @@ void SqliteStore::Impl::run_compactor() {
   const bool automatic = options.auto_compaction_retention_revisions > 0 ||
                          options.auto_compaction_retention_period.count() > 0;
   auto next_auto = std::chrono::steady_clock::now() + options.auto_compaction_interval;
+  // Revisions per step, adapted so a step deletes about compaction_batch_rows
+  // rows whatever the number of changes per revision.
+  Revision window = std::max(1, options.compaction_batch_rows / 4);
   std::unique_lock lock(compact_mu);
   while (!compact_stop) {
     if (compacted_upto < compact_target) {
       const Revision from = compacted_upto + 1;
-      const Revision to = std::min(compact_target, compacted_upto + options.compaction_batch_rows);
+      const Revision to = std::min(compact_target, compacted_upto + window);
       const Revision target = compact_target;
       maintenance_done = false;
       lock.unlock();
@@ -192,6 +207,14 @@ void SqliteStore::Impl::run_compactor() {
         continue;
       }
       compacted_upto = to;
+      const auto* count = std::get_if<Revision>(&*result);
+      const Revision deleted = count ? *count : 0;
+      const Revision limit = options.compaction_batch_rows;
+      if (deleted > limit) {
+        window = std::max<Revision>(1, window * limit / deleted);
+      } else if (deleted < limit / 2 && to - from + 1 == window) {
+        window = std::min<Revision>(window * 2, limit * 4);
+      }
       compact_cv.notify_all();
       continue;
     }

@@ -146,6 +146,24 @@ struct SqliteStore::Impl {
   std::thread compactor;
   std::deque<std::pair<std::chrono::steady_clock::time_point, Revision>> samples;  // compactor only
 
+  // --- checkpointer: copies the WAL into the database off the writer thread ---
+  std::unique_ptr<Db> checkpoint_db;  // checkpointer thread only
+  std::mutex checkpoint_mu;
+  std::condition_variable checkpoint_cv;
+  bool checkpoint_wanted = false;  // guarded by checkpoint_mu
+  bool checkpoint_stop = false;    // guarded by checkpoint_mu
+  std::thread checkpointer;
+  void run_checkpointer();
+
+  // --- stats (relaxed atomics; written by the writer thread) ---
+  std::atomic<std::int64_t> stat_requests{0};
+  std::atomic<std::int64_t> stat_commits{0};
+  std::atomic<std::int64_t> stat_max_batch{0};
+  std::atomic<std::int64_t> stat_max_commit_us{0};
+  std::atomic<std::int64_t> stat_compaction_steps{0};
+  std::atomic<std::int64_t> stat_compaction_rows{0};
+  std::atomic<std::int64_t> stat_max_step_us{0};
+
   std::unique_ptr<Lessor> lessor;
   std::unique_ptr<WatchHub> hub;
 

@@ -90,6 +90,13 @@ TEST(StoreChurnTest, MillionUpdatesStayUnderTheSizeBound) {
               static_cast<long long>(s->revision), static_cast<long long>(s->compact_revision),
               static_cast<double>(max_size.load()) / (1 << 20), static_cast<double>(s->db_size) / (1 << 20),
               static_cast<double>(s->db_size_in_use) / (1 << 20), static_cast<double>(bound) / (1 << 20));
+  const SqliteStoreStats stats = store->stats();
+  std::printf("churn: %lld requests in %lld commits (max %lld per commit), longest commit %.1f ms, "
+              "%lld compaction steps deleted %lld rows, longest step %.1f ms\n",
+              static_cast<long long>(stats.write_requests), static_cast<long long>(stats.commits),
+              static_cast<long long>(stats.max_batch), static_cast<double>(stats.max_commit_us) / 1000,
+              static_cast<long long>(stats.compaction_steps), static_cast<long long>(stats.compaction_rows_deleted),
+              static_cast<double>(stats.max_compaction_step_us) / 1000);
   EXPECT_GE(s->revision, kUpdates / kOpsPerTxn);
   EXPECT_GT(s->compact_revision, s->revision - 3 * options.auto_compaction_retention_revisions);
   EXPECT_LT(max_size.load(), bound);

@@ -16,7 +16,7 @@
 //   OutOfRange      "etcdserver: mvcc: required revision is a future revision"
 //   InvalidArgument "etcdserver: duplicate key given in txn request"
 //   NotFound        "etcdserver: requested lease not found"
-//   InvalidArgument "etcdserver: request is too large"  (ResourceExhausted for size)
+//   InvalidArgument "etcdserver: request is too large"
 // See store/README.md for the full table.
 #pragma once
 

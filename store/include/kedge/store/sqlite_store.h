@@ -8,7 +8,9 @@
 //   notifier  delivers watch events (and replays history) to observers;
 //   lessor    sleeps until the earliest lease deadline, then revokes;
 //   compactor physical compaction in small batches (handed to the writer one
-//             batch at a time, so writers never wait more than a few ms).
+//             batch at a time, so writers never wait more than a few ms);
+//   checkpointer copies the WAL into the database (PASSIVE checkpoints on its
+//             own connection), so commits never pay for it.
 // Reads (range, status, lease_time_to_live) run on the calling thread on a
 // small pool of read-only connections, so they never wait for the writer.
 //
@@ -75,10 +77,22 @@ struct SqliteStoreOptions {
   int max_batch_requests = 1024;
 
   // Rows deleted per physical-compaction step (one short write transaction).
-  int compaction_batch_rows = 2000;
+  int compaction_batch_rows = 1000;
 
   // Run PRAGMA quick_check at open (a corrupt file fails open with DataLoss).
   bool check_integrity_at_open = true;
+};
+
+// Counters for metrics and tests; monotonic since open().
+struct SqliteStoreStats {
+  std::int64_t write_requests = 0;  // requests the writer executed (incl. internal ones)
+  std::int64_t commits = 0;         // group commits: one fsync each with kStrict
+  std::int64_t max_batch = 0;       // most requests in one commit
+  std::int64_t max_commit_us = 0;   // longest writer transaction, apply + commit
+  std::int64_t compaction_steps = 0;
+  std::int64_t compaction_rows_deleted = 0;
+  std::int64_t max_compaction_step_us = 0;  // longest physical-compaction step
+  std::int64_t watches = 0;                 // live watches
 };
 
 // etcd's MaxLeaseTTL.
@@ -108,6 +122,8 @@ class SqliteStore final : public Store {
   Result<LeaseTimeToLiveResponse> lease_time_to_live(LeaseId id, bool with_keys) override;
   Result<std::vector<LeaseId>> lease_list() override;
   Result<StoreStatus> status() override;
+
+  SqliteStoreStats stats() const;
 
   // Full path of the database file (for messages and tests).
   const std::filesystem::path& db_path() const;
