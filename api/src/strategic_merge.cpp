@@ -1,6 +1,7 @@
 #include "kedge/api/strategic_merge.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,16 +61,31 @@ Result<int> element_class(const json::array& a, const json::array& b) {
 Status merge_map(json::object& original, json::object patch, const Node* schema);
 Result<json::array> merge_list(json::array original, const json::array& patch, const Field* field, bool delete_list);
 
-// Fresh value for a key the original lacks: the patch applied to nothing, so
-// directives and nulls never leak into the stored object.
-Result<json::value> fresh_value(const json::value& patch, const Field* field) {
+// The value stored for a key (or list element) the original lacks, as
+// upstream's removeDirectives(discardNullValuesFromPatch(v)): null members are
+// dropped, and a map carrying "$patch" is dropped whole (nullopt). kedge also
+// drops the other directive keys, which upstream leaves for its typed decoder
+// to discard; kedge stores JSON as is, so they must not reach the store.
+std::optional<json::value> clean_value(const json::value& patch) {
   if (patch.is_object()) {
+    const json::object& in = patch.get_object();
+    if (in.contains(kDirective)) return std::nullopt;
     json::object out;
-    KEDGE_RETURN_IF_ERROR(merge_map(out, patch.get_object(), field != nullptr ? field->node : nullptr));
+    for (const auto& kv : in) {
+      std::string_view k = kv.key();
+      if (kv.value().is_null() || k == kRetainKeys || k.starts_with(kSetElementOrderPrefix) ||
+          k.starts_with(kDeleteFromPrimitivePrefix)) {
+        continue;
+      }
+      if (auto c = clean_value(kv.value())) out.emplace(k, std::move(*c));
+    }
     return json::value(std::move(out));
   }
-  if (patch.is_array() && field != nullptr && field->merge_list) {
-    KEDGE_ASSIGN_OR_RETURN(json::array out, merge_list(json::array(), patch.get_array(), field, false));
+  if (patch.is_array()) {
+    json::array out;
+    for (const auto& v : patch.get_array()) {
+      if (auto c = clean_value(v)) out.push_back(std::move(*c));
+    }
     return json::value(std::move(out));
   }
   return patch;
@@ -213,12 +229,10 @@ Result<json::array> merge_list(json::array original, const json::array& patch, c
       return bad_patch_type(*d, v);
     }
   }
-  json::array cleaned_patch;
   if (replace) {
     original = json::array();
     for (const auto& v : plain) {
-      KEDGE_ASSIGN_OR_RETURN(json::value fresh, fresh_value(v, &*field));
-      original.push_back(std::move(fresh));
+      if (auto c = clean_value(v)) original.push_back(std::move(*c));
     }
     plain.clear();
   }
@@ -231,10 +245,8 @@ Result<json::array> merge_list(json::array original, const json::array& patch, c
     if (idx >= 0) {
       json::object& target = merged[static_cast<std::size_t>(idx)].as_object();
       KEDGE_RETURN_IF_ERROR(merge_map(target, v.get_object(), elem));
-    } else {
-      json::object fresh;
-      KEDGE_RETURN_IF_ERROR(merge_map(fresh, v.get_object(), elem));
-      merged.push_back(std::move(fresh));
+    } else if (auto c = clean_value(v)) {
+      merged.push_back(std::move(*c));
     }
   }
   return enforce_order(merged, plain, plain, original, merge_key);
@@ -330,8 +342,7 @@ Status apply_set_element_order(json::object& original, json::object& patch, cons
     if (patch_v == nullptr) {
       merged = orig_list;
     } else if (orig_v == nullptr) {
-      KEDGE_ASSIGN_OR_RETURN(json::value fresh, fresh_value(*patch_v, field));
-      merged = fresh.is_array() ? fresh.get_array() : json::array();
+      merged = clean_value(*patch_v)->get_array();
     } else if (field != nullptr && field->merge_list) {
       KEDGE_ASSIGN_OR_RETURN(merged, merge_list(orig_list, patch_v->get_array(), field, false));
     } else {
@@ -384,13 +395,16 @@ Status merge_map(json::object& original, json::object patch, const Node* schema)
     const Field* field = schema != nullptr ? schema->find(key) : nullptr;
     json::value* ov = original.if_contains(key);
     if (ov == nullptr || kind_class(*ov) != kind_class(pv)) {
-      KEDGE_ASSIGN_OR_RETURN(json::value fresh, fresh_value(pv, field));
-      original[key] = std::move(fresh);
+      if (auto c = clean_value(pv)) {
+        original[key] = std::move(*c);
+      } else {
+        original.erase(key);
+      }
       continue;
     }
     if (pv.is_object()) {
       if (field != nullptr && field->replace_map) {
-        KEDGE_ASSIGN_OR_RETURN(*ov, fresh_value(pv, field));
+        *ov = clean_value(pv).value_or(json::object());
       } else {
         KEDGE_RETURN_IF_ERROR(merge_map(ov->get_object(), pv.get_object(), field != nullptr ? field->node : nullptr));
       }

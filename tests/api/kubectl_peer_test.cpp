@@ -1,0 +1,145 @@
+// Differential tests: every patch here is applied by kedge::api and by
+// /usr/bin/kubectl (`kubectl patch --local`, which runs upstream's
+// strategicpatch / json-patch / merge-patch code offline). Results must match.
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "kedge/api/json_patch.h"
+#include "kedge/api/json_util.h"
+#include "kedge/api/merge_patch.h"
+#include "kedge/api/meta.h"
+#include "kedge/api/strategic_merge.h"
+#include "kedge/testing/prereq.h"
+#include "kedge/testing/process.h"
+#include "test_util.h"
+
+namespace kedge::api {
+namespace {
+
+using testing::J;
+using testing::S;
+
+struct PeerCase {
+  const char* name;
+  const char* type;  // strategic | merge | json
+  const char* object;
+  const char* patch;
+};
+void PrintTo(const PeerCase& c, std::ostream* os) { *os << c.name; }
+
+#define POD(spec) R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"app":"a","tier":"t"},"finalizers":["x/a","x/b"]},"spec":)" spec "}"
+#define DEPLOY(spec) R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":)" spec "}"
+
+// The object of rows that leave `object` null.
+const char* kTwoContainerPod = POD(R"({"containers":[{"name":"a","image":"x","ports":[{"containerPort":80,"name":"http"},{"containerPort":443}],
+    "env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]},{"name":"b","image":"y","args":["1","2"]}],
+    "volumes":[{"name":"v1","emptyDir":{}},{"name":"v2","configMap":{"name":"c"}}],
+    "tolerations":[{"key":"k","operator":"Exists"}]})");
+
+const PeerCase kCases[] = {
+    {"smp_one_container", "strategic", POD(R"({"containers":[{"name":"a","image":"x"},{"name":"b","image":"y"}]})"),
+     R"({"spec":{"containers":[{"name":"b","image":"z"}]}})"},
+    {"smp_new_container", "strategic", POD(R"({"containers":[{"name":"a","image":"x"},{"name":"b","image":"y"}]})"),
+     R"({"spec":{"containers":[{"name":"c","image":"z"}]}})"},
+    {"smp_patch_order", "strategic", POD(R"({"containers":[{"name":"1"},{"name":"2","image":"b"},{"name":"3"}]})"),
+     R"({"spec":{"containers":[{"name":"3","image":"c"},{"name":"1","image":"a"}]}})"},
+    {"smp_ports_env", "strategic", nullptr,
+     R"({"spec":{"containers":[{"name":"a","ports":[{"containerPort":8080}],"env":[{"name":"B","value":null,"valueFrom":{"fieldRef":{"fieldPath":"spec.nodeName"}}},{"name":"C","value":"3"}]}]}})"},
+    {"smp_delete_directives", "strategic", nullptr,
+     R"({"spec":{"containers":[{"$patch":"delete","name":"b"},{"name":"a","env":[{"$patch":"delete","name":"A"}]}],"volumes":[{"name":"v1","$patch":"delete"}]}})"},
+    {"smp_replace_list", "strategic", nullptr, R"({"spec":{"volumes":[{"$patch":"replace"},{"name":"n","emptyDir":{}}]}})"},
+    {"smp_set_element_order", "strategic", nullptr,
+     R"({"spec":{"$setElementOrder/containers":[{"name":"b"},{"name":"a"}],"containers":[{"name":"a","image":"x2"}]}})"},
+    {"smp_tolerations_replaced", "strategic", nullptr, R"({"spec":{"tolerations":[{"key":"z","operator":"Exists"}]}})"},
+    {"smp_retain_keys_volume", "strategic", nullptr,
+     R"({"spec":{"volumes":[{"$retainKeys":["hostPath","name"],"name":"v1","hostPath":{"path":"/x"}}]}})"},
+    {"smp_finalizers", "strategic", POD(R"({"containers":[{"name":"a"}]})"),
+     R"({"metadata":{"finalizers":["x/c"],"$deleteFromPrimitiveList/finalizers":["x/a"],"labels":{"tier":null}}})"},
+    {"smp_finalizer_order", "strategic", POD(R"({"containers":[{"name":"a"}]})"),
+     R"({"metadata":{"$setElementOrder/finalizers":["x/b","x/c","x/a"],"finalizers":["x/c"]}})"},
+    {"smp_map_replace", "strategic", POD(R"({"containers":[{"name":"a"}],"nodeSelector":{"a":"1","b":"2"}})"),
+     R"({"spec":{"nodeSelector":{"$patch":"replace","c":"3"}}})"},
+    {"smp_kubectl_apply_3way", "strategic",
+     DEPLOY(R"({"replicas":3,"selector":{"matchLabels":{"app":"web"}},
+        "strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}},
+        "template":{"metadata":{"labels":{"app":"web"}},"spec":{
+          "containers":[{"name":"web","image":"nginx:1.25","env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]},
+                        {"name":"sidecar","image":"busybox"}]}}})"),
+     R"({"spec":{"replicas":null,"strategy":{"$retainKeys":["type"],"rollingUpdate":null,"type":"Recreate"},
+        "template":{"spec":{"$setElementOrder/containers":[{"name":"web"},{"name":"new"}],
+          "containers":[{"$setElementOrder/env":[{"name":"A"},{"name":"C"}],"env":[{"name":"C","value":"3"},{"$patch":"delete","name":"B"}],
+                         "image":"nginx:1.26","name":"web"},{"name":"new","image":"alpine"},{"$patch":"delete","name":"sidecar"}]}}}})"},
+    {"smp_service_ports", "strategic",
+     R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},"spec":{"ports":[{"port":80,"targetPort":8080},{"port":443}]}})",
+     R"({"spec":{"ports":[{"port":80,"targetPort":9090,"name":"http"}]}})"},
+    {"smp_new_keys_drop_directives_and_nulls", "strategic", nullptr,
+     R"({"spec":{"nodeSelector":{"$patch":"frobnicate","a":"b"},"hostname":null,"dnsConfig":{"options":[{"name":"ndots","value":null}]},
+        "containers":[{"name":"a","workingDir":{"$patch":"delete"},"envFrom":[{"$patch":"x"},{"prefix":"P_"}],
+                       "resources":{"limits":{"cpu":"1","memory":null}}}]}})"},
+    {"merge_lists_replaced", "merge", nullptr,
+     R"({"metadata":{"labels":{"app":null,"new":"1"}},"spec":{"containers":[{"name":"a","image":"q"}]}})"},
+    {"json_patch_ops", "json", nullptr,
+     R"([{"op":"replace","path":"/spec/containers/0/image","value":"q"},{"op":"add","path":"/metadata/labels/x~1y","value":"1"},
+        {"op":"remove","path":"/spec/containers/1"},{"op":"copy","from":"/spec/volumes/0","path":"/spec/volumes/-"},
+        {"op":"move","from":"/metadata/labels/tier","path":"/metadata/labels/level"},{"op":"test","path":"/metadata/name","value":"p"}])"},
+};
+
+Result<boost::json::value> ours(const PeerCase& c, const boost::json::value& obj) {
+  auto patch = J(c.patch);
+  if (std::string(c.type) == "json") return apply_json_patch(obj, patch);
+  if (std::string(c.type) == "merge") return apply_merge_patch(obj, patch);
+  auto [group, version] = split_api_version(get_api_version(obj));
+  return apply_strategic_merge_patch(obj, patch, group, get_kind(obj));
+}
+
+class KubectlPeer : public ::testing::TestWithParam<PeerCase> {};
+
+TEST_P(KubectlPeer, SameResultAsKubectl) {
+  const std::string kubectl = kedge::testing::find_binary("kubectl");
+  KEDGE_REQUIRE(!kubectl.empty(), "kubectl on PATH");
+  const PeerCase& c = GetParam();
+  const std::string object_text = c.object != nullptr ? c.object : kTwoContainerPod;
+  kedge::testing::TempDir dir("kedge-api-kubectl");
+  { std::ofstream(dir / "obj.json") << object_text; }
+  auto res = kedge::testing::run({kubectl, "patch", "--local", "-f", (dir / "obj.json").string(), "--type", c.type, "-p",
+                                  c.patch, "-o", "json"},
+                                 {.env = {{"HOME", dir.path().string()}, {"KUBECONFIG", (dir / "none").string()}}});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  auto want = parse_json(res.out);
+  ASSERT_TRUE(want.ok()) << res.out;
+  auto got = ours(c, J(object_text));
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  EXPECT_TRUE(json_equal(*got, *want)) << "kedge:   " << S(*got) << "\nkubectl: " << S(*want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Upstream, KubectlPeer, ::testing::ValuesIn(kCases), testing::CaseName());
+
+// Patches upstream refuses are refused by kedge too.
+TEST(KubectlPeerErrors, BothRefuse) {
+  const std::string kubectl = kedge::testing::find_binary("kubectl");
+  KEDGE_REQUIRE(!kubectl.empty(), "kubectl on PATH");
+  const std::pair<const char*, const char*> bad[] = {
+      {"strategic", R"({"spec":{"containers":[{"image":"no-name"}]}})"},
+      {"strategic", R"({"metadata":{"labels":{"$patch":"frobnicate"}}})"},
+      {"strategic", R"({"spec":{"volumes":[{"$retainKeys":["name"],"name":"v1","hostPath":{"path":"/x"}}]}})"},
+      {"strategic", R"({"spec":{"containers":[{"$patch":"merge"}]}})"},
+      {"json", R"([{"op":"test","path":"/metadata/name","value":"other"}])"},
+      {"json", R"([{"op":"replace","path":"/spec/missing/x","value":1}])"},
+  };
+  kedge::testing::TempDir dir("kedge-api-kubectl");
+  { std::ofstream(dir / "obj.json") << kTwoContainerPod; }
+  for (const auto& [type, patch] : bad) {
+    auto res = kedge::testing::run({kubectl, "patch", "--local", "-f", (dir / "obj.json").string(), "--type", type, "-p",
+                                    patch, "-o", "json"},
+                                   {.env = {{"HOME", dir.path().string()}, {"KUBECONFIG", (dir / "none").string()}}});
+    EXPECT_NE(res.exit_code, 0) << patch << " accepted by kubectl: " << res.out;
+    auto obj = J(kTwoContainerPod);
+    Status ours_status = std::string(type) == "json" ? apply_json_patch(obj, J(patch)).status()
+                                                     : apply_strategic_merge_patch(obj, J(patch), "", "Pod").status();
+    EXPECT_FALSE(ours_status.ok()) << patch << " accepted by kedge";
+  }
+}
+
+}  // namespace
+}  // namespace kedge::api
