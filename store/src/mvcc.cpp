@@ -151,10 +151,12 @@ Status fill(Db& db, std::int64_t id, bool keys_only, KeyValue& kv) {
 
 namespace {
 
+// etcd 3.4 fetches every key of the range only when it must sort (an
+// explicit order) or filter; otherwise it reads limit+1 keys in key order --
+// also when a non-key target with order NONE sorts just those (apply.go).
 bool needs_all_rows(const RangeRequest& r) {
-  return r.sort_order != SortOrder::kNone || r.sort_target != SortTarget::kKey ||
-         r.min_mod_revision != 0 || r.max_mod_revision != 0 || r.min_create_revision != 0 ||
-         r.max_create_revision != 0;
+  return r.sort_order != SortOrder::kNone || r.min_mod_revision != 0 || r.max_mod_revision != 0 ||
+         r.min_create_revision != 0 || r.max_create_revision != 0;
 }
 
 void sort_kvs(const RangeRequest& r, std::vector<KeyValue>& kvs) {
@@ -216,7 +218,7 @@ Result<RangeResponse> range(Db& db, const RangeRequest& r, Revision current, Rev
     KEDGE_RETURN_IF_ERROR(fill(db, row.id, skip_values, kv));
     response.kvs.push_back(std::move(kv));
   }
-  if (all) sort_kvs(r, response.kvs);
+  sort_kvs(r, response.kvs);
   if (r.limit > 0 && response.kvs.size() > static_cast<std::size_t>(r.limit)) {
     response.kvs.resize(static_cast<std::size_t>(r.limit));
     response.more = true;

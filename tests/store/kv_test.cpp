@@ -140,6 +140,14 @@ TEST_F(KvTest, SortOrders) {
   EXPECT_EQ(keys_of(get(req)), (std::vector<std::string>{"a", "c", "b"}));
   req.sort_target = SortTarget::kCreate;
   EXPECT_EQ(keys_of(get(req)), (std::vector<std::string>{"b", "a", "c"}));
+  // etcd 3.4 quirk: a non-key target with order NONE and a limit sorts only
+  // the first limit+1 keys (key order), then truncates.
+  req.sort_target = SortTarget::kValue;
+  req.sort_order = SortOrder::kNone;
+  req.limit = 1;
+  auto quirk = get(req);
+  EXPECT_EQ(keys_of(quirk), (std::vector<std::string>{"b"}));  // a=3, b=2 -> b first
+  EXPECT_TRUE(quirk.more);
   req.sort_target = SortTarget::kVersion;
   req.sort_order = SortOrder::kDescend;
   req.limit = 1;
