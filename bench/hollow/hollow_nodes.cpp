@@ -2,8 +2,6 @@
 
 #include <thread>
 
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 
 #include "kedge/api/meta.h"
 #include "kedge/base/log.h"
@@ -45,7 +43,8 @@ Status create_or_patch(client::RestClient& c, const std::string& collection, con
 }  // namespace
 
 HollowNodes::HollowNodes(client::RestClient& client, HollowOptions options)
-    : client_(client), options_(std::move(options)) {
+    : client_(client), options_(std::move(options)), pods_(client, {.path = "/api/v1/pods"}) {
+  pods_.add_handler(this);
   for (int i = 0; i < options_.nodes; ++i) names_.insert(options_.name_prefix + std::to_string(i));
 }
 
@@ -198,55 +197,12 @@ void HollowNodes::handle_pod(const json::value& pod) {
   }
 }
 
-Status HollowNodes::watch_pods() {
-  // List, then watch from the list's resourceVersion; an expired version
-  // (410) starts over with a fresh list, as every informer does.
-  while (true) {
-    KEDGE_ASSIGN_OR_RETURN(json::value list, client_.get("/api/v1/pods"));
-    const auto& lo = list.as_object();
-    if (const auto* items = lo.if_contains("items"); items && items->is_array()) {
-      for (const auto& pod : items->get_array()) handle_pod(pod);
-    }
-    std::string rv;
-    if (const auto* md = lo.if_contains("metadata"); md && md->is_object()) {
-      if (const auto* v = md->as_object().if_contains("resourceVersion"); v && v->is_string()) rv = v->get_string();
-    }
-    Status line_error;
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return {};
-      stream_ = client_.stream("/api/v1/pods?watch=true&allowWatchBookmarks=true&resourceVersion=" + rv,
-                               [&](std::string_view line) {
-                                 boost::system::error_code ec;
-                                 auto event = json::parse(line, ec);
-                                 if (ec || !event.is_object()) {
-                                   line_error = internal_error("watch pods: bad event line");
-                                   return false;
-                                 }
-                                 const auto& type = event.as_object()["type"];
-                                 const auto& obj = event.as_object()["object"];
-                                 // ERROR carries a Status (410 Expired): list again.
-                                 if (type == "ERROR") return false;
-                                 if ((type == "ADDED" || type == "MODIFIED") && obj.is_object()) handle_pod(obj);
-                                 return true;
-                               });
-    }
-    Status s = stream_->run();
-    {
-      std::lock_guard lock(mu_);
-      stream_.reset();
-      if (stopping_) return {};
-    }
-    if (!line_error.ok()) return line_error;
-    if (!s.ok() && s.code() != Code::kOutOfRange) return s;
-    // The server ended the watch (timeout, expiry): list again.
-  }
-}
-
 Status HollowNodes::run() {
   std::thread heartbeat([this] { heartbeat_loop(); });
-  Status s = options_.report_pods ? watch_pods() : Status{};
-  if (!options_.report_pods) {
+  Status s;
+  if (options_.report_pods) {
+    s = pods_.run();
+  } else {
     std::unique_lock lock(mu_);
     wake_.wait(lock, [this] { return stopping_; });
   }
@@ -256,10 +212,12 @@ Status HollowNodes::run() {
 }
 
 void HollowNodes::stop() {
-  std::lock_guard lock(mu_);
-  stopping_ = true;
-  if (stream_) stream_->cancel();
-  wake_.notify_all();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  pods_.stop();
 }
 
 }  // namespace kedge::hollow

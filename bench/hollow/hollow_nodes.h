@@ -23,6 +23,7 @@
 #include <boost/json/value.hpp>
 
 #include "kedge/base/status.h"
+#include "kedge/client/informer.h"
 #include "kedge/client/rest_client.h"
 
 namespace kedge::hollow {
@@ -40,7 +41,7 @@ struct HollowOptions {
   bool report_pods = true;
 };
 
-class HollowNodes {
+class HollowNodes : private client::InformerHandler {
  public:
   HollowNodes(client::RestClient& client, HollowOptions options);
   ~HollowNodes();
@@ -62,8 +63,12 @@ class HollowNodes {
   boost::json::value node_object(int index) const;
   Status renew_leases();
   void heartbeat_loop();
-  Status watch_pods();
   void handle_pod(const boost::json::value& pod);
+
+  // InformerHandler, on the informer's (run()'s) thread.
+  void on_add(const client::Object& pod) override { handle_pod(*pod); }
+  void on_update(const client::Object&, const client::Object& pod) override { handle_pod(*pod); }
+  void on_delete(const client::Object&) override {}
 
   client::RestClient& client_;
   const HollowOptions options_;
@@ -72,8 +77,8 @@ class HollowNodes {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mu_
-  std::unique_ptr<client::LineStream> stream_;  // guarded by mu_
-  std::map<std::string, int> next_ip_;          // node → last host octet; pod-watch thread only
+  client::Informer pods_;                // all pods; bound ones are filtered in handle_pod
+  std::map<std::string, int> next_ip_;  // node → last host octet; informer thread only
   std::atomic<std::int64_t> pods_started_{0};
 };
 
