@@ -10,6 +10,7 @@
 #include "kedge/api/merge_patch.h"
 #include "kedge/api/meta.h"
 #include "kedge/api/strategic_merge.h"
+#include "kedge/api/yaml.h"
 #include "kedge/testing/prereq.h"
 #include "kedge/testing/process.h"
 #include "test_util.h"
@@ -114,6 +115,62 @@ TEST_P(KubectlPeer, SameResultAsKubectl) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Upstream, KubectlPeer, ::testing::ValuesIn(kCases), testing::CaseName());
+
+// YAML manifests read the same way kubectl reads them (YAML 1.1 scalars,
+// anchors, merge keys, block scalars): `kubectl patch --local -f x.yaml`
+// with an empty merge patch prints kubectl's JSON for the file.
+TEST(KubectlPeerYaml, SameJsonAsKubectl) {
+  const std::string kubectl = kedge::testing::find_binary("kubectl");
+  KEDGE_REQUIRE(!kubectl.empty(), "kubectl on PATH");
+  const char* manifest = R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: yaml-corners
+  labels: {app: web, "quoted": "yes"}
+spec:
+  containers:
+  - &c {name: a, image: "nginx:1.25", args: [--port, 80, "80", 0x1F, 1_000, 0777, 08, 1.10, 1e3, .5, -7]}
+  - <<: *c
+    name: b
+  bools: [y, Y, yes, On, off, NO, n, true, False, "true", 'no']
+  nulls: [~, null, Null, "", '~']
+  empty:
+  date: 2024-01-01
+  stamp: 2001-12-14t21:59:43.10-05:00
+  big: 18446744073709551615
+  text: |
+    line one
+    line two
+  folded: >-
+    a
+    b
+  yes: key-is-bool
+  1: key-is-int
+  ? [complex]
+  : dropped-by-none
+)";
+  kedge::testing::TempDir dir("kedge-api-kubectl");
+  // kubectl refuses the complex key too; check that separately below.
+  std::string simple(manifest);
+  simple = simple.substr(0, simple.find("  ? [complex]"));
+  { std::ofstream(dir / "obj.yaml") << simple; }
+  auto res = kedge::testing::run({kubectl, "patch", "--local", "-f", (dir / "obj.yaml").string(), "--type", "merge",
+                                  "-p", "{}", "-o", "json"},
+                                 {.env = {{"HOME", dir.path().string()}, {"KUBECONFIG", (dir / "none").string()}}});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  auto want = parse_json(res.out);
+  ASSERT_TRUE(want.ok()) << res.out;
+  auto got = yaml_to_json(simple);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  EXPECT_TRUE(json_equal(*got, *want)) << "kedge:   " << S(*got) << "\nkubectl: " << S(*want);
+
+  { std::ofstream(dir / "complex.yaml") << manifest; }
+  auto bad = kedge::testing::run({kubectl, "patch", "--local", "-f", (dir / "complex.yaml").string(), "--type", "merge",
+                                  "-p", "{}", "-o", "json"},
+                                 {.env = {{"HOME", dir.path().string()}, {"KUBECONFIG", (dir / "none").string()}}});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_FALSE(yaml_to_json(manifest).ok());
+}
 
 // Patches upstream refuses are refused by kedge too.
 TEST(KubectlPeerErrors, BothRefuse) {
