@@ -154,6 +154,7 @@ struct RegValue {
   std::uint32_t type = type::kInteger;
   Bytes literal;   // for immediates
   int prefix = -1;  // address masked to a prefix
+  bool masked = false;  // an expression (a & b): equality is spelled "=="
 };
 
 class RulePrinter {
@@ -207,6 +208,7 @@ class RulePrinter {
     RegValue& v = regs_[norm_reg(x.sreg)];
     static const char* kOps[] = {"", "!= ", "< ", "<= ", "> ", ">= "};
     std::string op = x.op < 6 ? kOps[x.op] : "?? ";
+    if (x.op == NFT_CMP_EQ && v.masked) op = "== ";
     if (v.type == kTypeCtState && v.prefix == -2 && x.op == NFT_CMP_NEQ && host_u32(x.data) == 0) {
       // `ct state new`: (state & bits) != 0
       parts_.push_back(v.text);
@@ -227,6 +229,7 @@ class RulePrinter {
       v.prefix = -2;
     } else if (xor_zero) {
       v.text += " & " + format_value(v.type, x.mask);
+      v.masked = true;
     } else if (mask_ones) {
       v.text += " ^ " + format_value(v.type, x.xor_value);
     } else {

@@ -1,0 +1,129 @@
+// The service proxy's reconciler: change trackers for Services and
+// EndpointSlices feed a rate-limited sync loop that builds the desired
+// ruleset (ruleset.h) and programs it through a Syncer, one batch per table.
+//
+// Threading: update_*() and stats() may be called from any thread; they take
+// mu_. run() is the sync loop and owns the Transport and the Syncer: call it
+// from exactly one thread (it returns when stop() is called). It sleeps on a
+// condition variable between syncs (no polling).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kedge/netlink/transport.h"
+#include "kedge/proxy/ruleset.h"
+#include "kedge/proxy/syncer.h"
+#include "kedge/proxy/types.h"
+
+namespace kedge::proxy {
+
+// Records, per object key, the state before the first unsynced change and
+// the latest state after it; changes that cancel out vanish (like upstream's
+// ServiceChangeTracker).
+template <typename T>
+class ChangeTracker {
+ public:
+  // `before`: what the caller knew until now; `after`: nullopt = deleted.
+  void update(const std::string& key, std::optional<T> before, std::optional<T> after) {
+    auto it = pending_.find(key);
+    if (it == pending_.end()) it = pending_.emplace(key, Change{std::move(before), {}}).first;
+    it->second.after = std::move(after);
+  }
+  bool empty() const { return pending_.empty(); }
+  std::size_t size() const { return pending_.size(); }
+  // Applies every pending change to `current` and forgets them.
+  void apply(std::map<std::string, T>& current) {
+    for (auto& [key, change] : pending_) {
+      if (change.after) current[key] = std::move(*change.after);
+      else current.erase(key);
+    }
+    pending_.clear();
+  }
+
+ private:
+  struct Change {
+    std::optional<T> before;
+    std::optional<T> after;
+  };
+  std::map<std::string, Change> pending_;
+};
+
+struct ProxierOptions {
+  LayoutOptions layout;
+  std::vector<netlink::Family> families = {netlink::Family::kIp, netlink::Family::kIp6};
+  std::chrono::milliseconds min_sync_interval{1000};
+  std::chrono::milliseconds retry_interval{5000};  // after a failed sync
+};
+
+struct ProxierStats {
+  std::uint64_t syncs = 0;
+  std::uint64_t full_syncs = 0;
+  std::uint64_t sync_failures = 0;
+  std::uint64_t invalid_objects = 0;  // rejected by validate() or skipped by the builder
+  std::string last_error;
+  std::chrono::microseconds last_sync_duration{0};
+  std::size_t chains = 0;
+  std::size_t rules = 0;
+  std::size_t elements = 0;
+  std::size_t last_batch_messages = 0;
+};
+
+class Proxier {
+ public:
+  // `transport` is used only by run()'s thread and must outlive the Proxier.
+  Proxier(ProxierOptions options, netlink::Transport& transport);
+
+  // Change feed. Invalid objects are logged, counted and treated as absent
+  // (their rules go away) so they can never half-program the kernel.
+  void update_service(const Service& s);
+  void delete_service(const std::string& namespace_name, const std::string& name);
+  void update_slice(const EndpointSlice& s);
+  void delete_slice(const std::string& namespace_name, const std::string& name);
+  // Replaces everything (a full re-list): objects not in `objects` are deleted.
+  void replace_all(const Objects& objects);
+  // Marks the initial list as complete; run() syncs nothing before this.
+  void set_synced();
+
+  // One sync right now on the calling thread (tests, --once). REQUIRES: run()
+  // is not running concurrently.
+  Status sync_now();
+  // The loop; returns after stop().
+  void run();
+  void stop();
+  // Waits until no change is pending and the last sync succeeded, or timeout.
+  bool wait_idle(std::chrono::milliseconds timeout);
+
+  ProxierStats stats() const;
+
+ private:
+  Status sync_locked_out();  // builds + programs; called without mu_ held
+
+  const ProxierOptions options_;
+  netlink::Transport& transport_;
+  Syncer syncer_;  // run()'s thread only
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  // Guarded by mu_:
+  ChangeTracker<Service> service_changes_;
+  ChangeTracker<EndpointSlice> slice_changes_;
+  ProxyState state_;
+  bool synced_ = false;
+  bool stop_ = false;
+  bool force_full_ = true;
+  bool dirty_ = true;
+  bool last_ok_ = false;
+  ProxierStats stats_;
+};
+
+// Removes the proxy's tables (kedge proxy --cleanup).
+Status cleanup(netlink::Transport& transport, const std::string& table);
+
+}  // namespace kedge::proxy

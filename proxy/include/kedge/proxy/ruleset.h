@@ -1,0 +1,42 @@
+// The desired nftables ruleset for a set of Services and EndpointSlices,
+// built as a plain value (netlink::Ruleset). The chain layout follows
+// upstream kube-proxy's nftables mode and is declared as data in ruleset.cpp
+// (kBaseChains, kJumps, kMaps): see proxy/README.md.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kedge/netlink/model.h"
+#include "kedge/proxy/types.h"
+
+namespace kedge::proxy {
+
+struct LayoutOptions {
+  std::string table = "kedge-proxy";
+  std::string node_name;                 // for internal/externalTrafficPolicy Local
+  std::vector<std::string> node_ips;     // NodePort listens on these (never 127.0.0.1)
+  std::string cluster_cidr;              // off-cluster sources to cluster IPs get masqueraded; "" = never
+  std::uint32_t masquerade_mark = 0x4000;
+  std::size_t max_endpoints_per_service = 10000;
+};
+
+// Services keyed "ns/name"; slices keyed "ns/slicename".
+struct ProxyState {
+  std::map<std::string, Service> services;
+  std::map<std::string, EndpointSlice> slices;
+};
+
+struct BuildResult {
+  netlink::Ruleset ruleset;
+  // Services left out, with why (too many endpoints, ...): logged and counted.
+  std::vector<Status> skipped;
+};
+
+// REQUIRES: every object in `state` passed validate().
+BuildResult build_ruleset(const ProxyState& state, const LayoutOptions& options, netlink::Family family);
+
+}  // namespace kedge::proxy

@@ -1,0 +1,214 @@
+#include "kedge/proxy/proxier.h"
+
+#include "kedge/base/log.h"
+
+namespace kedge::proxy {
+namespace {
+auto& logger() {
+  static auto l = log::logger("proxy");
+  return l;
+}
+}  // namespace
+
+Proxier::Proxier(ProxierOptions options, netlink::Transport& transport)
+    : options_(std::move(options)), transport_(transport), syncer_(transport) {}
+
+void Proxier::update_service(const Service& s) {
+  Status st = validate(s);
+  std::lock_guard lock(mu_);
+  const std::string key = key_of(s);
+  auto cur = state_.services.find(key);
+  std::optional<Service> before = cur == state_.services.end() ? std::nullopt : std::optional<Service>(cur->second);
+  if (!st.ok()) {
+    logger()->error("ignoring invalid object: {}", st.message());
+    ++stats_.invalid_objects;
+    stats_.last_error = st.message();
+    service_changes_.update(key, std::move(before), std::nullopt);
+  } else {
+    service_changes_.update(key, std::move(before), s);
+  }
+  dirty_ = true;
+  cv_.notify_all();
+}
+
+void Proxier::delete_service(const std::string& ns, const std::string& name) {
+  std::lock_guard lock(mu_);
+  service_changes_.update(ns + "/" + name, std::nullopt, std::nullopt);
+  dirty_ = true;
+  cv_.notify_all();
+}
+
+void Proxier::update_slice(const EndpointSlice& s) {
+  Status st = validate(s);
+  std::lock_guard lock(mu_);
+  const std::string key = key_of(s);
+  if (!st.ok()) {
+    logger()->error("ignoring invalid object: {}", st.message());
+    ++stats_.invalid_objects;
+    stats_.last_error = st.message();
+    slice_changes_.update(key, std::nullopt, std::nullopt);
+  } else {
+    slice_changes_.update(key, std::nullopt, s);
+  }
+  dirty_ = true;
+  cv_.notify_all();
+}
+
+void Proxier::delete_slice(const std::string& ns, const std::string& name) {
+  std::lock_guard lock(mu_);
+  slice_changes_.update(ns + "/" + name, std::nullopt, std::nullopt);
+  dirty_ = true;
+  cv_.notify_all();
+}
+
+void Proxier::replace_all(const Objects& objects) {
+  std::map<std::string, bool> seen_svc, seen_slice;
+  for (const auto& s : objects.services) {
+    seen_svc[key_of(s)] = true;
+    update_service(s);
+  }
+  for (const auto& s : objects.slices) {
+    seen_slice[key_of(s)] = true;
+    update_slice(s);
+  }
+  std::vector<std::pair<std::string, std::string>> gone_svc, gone_slice;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [k, s] : state_.services) {
+      if (!seen_svc.count(k)) gone_svc.emplace_back(s.namespace_name, s.name);
+    }
+    for (const auto& [k, s] : state_.slices) {
+      if (!seen_slice.count(k)) gone_slice.emplace_back(s.namespace_name, s.name);
+    }
+  }
+  for (const auto& [ns, n] : gone_svc) delete_service(ns, n);
+  for (const auto& [ns, n] : gone_slice) delete_slice(ns, n);
+}
+
+void Proxier::set_synced() {
+  std::lock_guard lock(mu_);
+  synced_ = true;
+  cv_.notify_all();
+}
+
+Status Proxier::sync_locked_out() {
+  const auto start = std::chrono::steady_clock::now();
+  ProxyState snapshot;
+  bool full;
+  {
+    std::lock_guard lock(mu_);
+    service_changes_.apply(state_.services);
+    slice_changes_.apply(state_.slices);
+    snapshot = state_;
+    full = force_full_;
+    dirty_ = false;
+  }
+  Status result;
+  std::size_t chains = 0, rules = 0, elements = 0, messages = 0;
+  std::uint64_t skipped = 0;
+  std::string skip_error;
+  bool any_full = false;
+  for (auto family : options_.families) {
+    auto built = build_ruleset(snapshot, options_.layout, family);
+    for (const auto& s : built.skipped) {
+      logger()->error("skipping: {}", s.message());
+      ++skipped;
+      skip_error = s.message();
+    }
+    auto report = syncer_.sync(built.ruleset, full);
+    if (!report.ok()) {
+      result = report.status();
+      break;
+    }
+    any_full = any_full || report->full;
+    messages += report->messages;
+    for (const auto& c : built.ruleset.chains) {
+      ++chains;
+      rules += c.rules.size();
+    }
+    for (const auto& s : built.ruleset.sets) elements += s.elements.size();
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  std::lock_guard lock(mu_);
+  ++stats_.syncs;
+  stats_.last_sync_duration = took;
+  // Count each skipped service once per distinct failure, not per sync.
+  if (skipped != 0 && skip_error != stats_.last_error) {
+    stats_.invalid_objects += skipped;
+    stats_.last_error = skip_error;
+  }
+  if (!result.ok()) {
+    ++stats_.sync_failures;
+    stats_.last_error = result.message();
+    force_full_ = true;
+    last_ok_ = false;
+    logger()->error("sync failed (next sync is a full resync): {}", result.message());
+  } else {
+    if (any_full) ++stats_.full_syncs;
+    force_full_ = false;
+    last_ok_ = true;
+    stats_.chains = chains;
+    stats_.rules = rules;
+    stats_.elements = elements;
+    stats_.last_batch_messages = messages;
+    logger()->debug("synced {} chains, {} rules, {} elements in {} us ({} messages{})", chains, rules, elements,
+                    took.count(), messages, any_full ? ", full" : "");
+  }
+  cv_.notify_all();
+  return result;
+}
+
+Status Proxier::sync_now() { return sync_locked_out(); }
+
+void Proxier::run() {
+  auto last_start = std::chrono::steady_clock::time_point{};
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    // Sleep until there is something to do (and the initial list is in).
+    auto wake = [&] { return stop_ || (synced_ && (dirty_ || force_full_)); };
+    if (!last_ok_ && synced_ && stats_.syncs > 0) {
+      cv_.wait_for(lock, options_.retry_interval, [&] { return stop_ || dirty_; });
+    } else {
+      cv_.wait(lock, wake);
+    }
+    if (stop_) break;
+    // Rate limit: at most one sync per min_sync_interval.
+    auto next = last_start + options_.min_sync_interval;
+    if (std::chrono::steady_clock::now() < next) {
+      cv_.wait_until(lock, next, [&] { return stop_; });
+      if (stop_) break;
+    }
+    last_start = std::chrono::steady_clock::now();
+    lock.unlock();
+    (void)sync_locked_out();
+    lock.lock();
+  }
+}
+
+void Proxier::stop() {
+  std::lock_guard lock(mu_);
+  stop_ = true;
+  cv_.notify_all();
+}
+
+bool Proxier::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] {
+    return !dirty_ && service_changes_.empty() && slice_changes_.empty() && last_ok_;
+  });
+}
+
+ProxierStats Proxier::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+Status cleanup(netlink::Transport& transport, const std::string& table) {
+  Syncer s(transport);
+  for (auto f : {netlink::Family::kIp, netlink::Family::kIp6}) {
+    KEDGE_RETURN_IF_ERROR(s.remove(netlink::Table{f, table}));
+  }
+  return ok_status();
+}
+
+}  // namespace kedge::proxy

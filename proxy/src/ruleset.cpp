@@ -1,0 +1,399 @@
+#include "kedge/proxy/ruleset.h"
+
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
+
+#include <algorithm>
+#include <array>
+
+namespace kedge::proxy {
+namespace {
+
+using netlink::Chain;
+using netlink::Element;
+using netlink::Expr;
+using netlink::Family;
+using netlink::Rule;
+using netlink::Set;
+namespace nl = netlink;
+
+// ---- the layout, as data ----
+constexpr const char* kServices = "services";
+constexpr const char* kServiceEndpointsCheck = "service-endpoints-check";
+constexpr const char* kNodeportEndpointsCheck = "nodeport-endpoints-check";
+constexpr const char* kClusterIpsCheck = "cluster-ips-check";
+constexpr const char* kMarkForMasquerade = "mark-for-masquerade";
+constexpr const char* kMasquerading = "masquerading";
+constexpr const char* kRejectChain = "reject-chain";
+constexpr const char* kDropChain = "drop-chain";
+
+constexpr const char* kServiceIps = "service-ips";
+constexpr const char* kServiceNodeports = "service-nodeports";
+constexpr const char* kNoEndpointServices = "no-endpoint-services";
+constexpr const char* kNoEndpointNodeports = "no-endpoint-nodeports";
+constexpr const char* kClusterIps = "cluster-ips";
+constexpr const char* kNodeportIps = "nodeport-ips";
+
+struct BaseChainSpec {
+  const char* name;
+  const char* type;
+  std::uint32_t hook;
+  std::int32_t priority;
+};
+// Filter chains run just before (-110) or after (-90) DNAT (-100).
+constexpr std::array kBaseChains = {
+    BaseChainSpec{"filter-input", "filter", NF_INET_LOCAL_IN, -110},
+    BaseChainSpec{"filter-forward", "filter", NF_INET_FORWARD, -110},
+    BaseChainSpec{"filter-output", "filter", NF_INET_LOCAL_OUT, -110},
+    BaseChainSpec{"filter-output-post-dnat", "filter", NF_INET_LOCAL_OUT, -90},
+    BaseChainSpec{"nat-prerouting", "nat", NF_INET_PRE_ROUTING, -100},
+    BaseChainSpec{"nat-output", "nat", NF_INET_LOCAL_OUT, -100},
+    BaseChainSpec{"nat-postrouting", "nat", NF_INET_POST_ROUTING, 100},
+};
+
+struct JumpSpec {
+  const char* from;
+  bool ct_new;  // only for the first packet of a connection
+  const char* to;
+};
+constexpr std::array kJumps = {
+    JumpSpec{"filter-input", true, kNodeportEndpointsCheck},
+    JumpSpec{"filter-input", true, kServiceEndpointsCheck},
+    JumpSpec{"filter-forward", true, kServiceEndpointsCheck},
+    JumpSpec{"filter-forward", true, kClusterIpsCheck},
+    JumpSpec{"filter-output", true, kServiceEndpointsCheck},
+    JumpSpec{"filter-output-post-dnat", true, kClusterIpsCheck},
+    JumpSpec{"nat-prerouting", false, kServices},
+    JumpSpec{"nat-output", false, kServices},
+    JumpSpec{"nat-postrouting", false, kMasquerading},
+};
+
+enum class KeyKind { kAddrProtoPort, kProtoPort, kAddr };
+struct MapSpec {
+  const char* name;
+  KeyKind key;
+  bool verdict_map;
+};
+constexpr std::array kMaps = {
+    MapSpec{kServiceIps, KeyKind::kAddrProtoPort, true},     MapSpec{kServiceNodeports, KeyKind::kProtoPort, true},
+    MapSpec{kNoEndpointServices, KeyKind::kAddrProtoPort, true}, MapSpec{kNoEndpointNodeports, KeyKind::kProtoPort, true},
+    MapSpec{kClusterIps, KeyKind::kAddr, false},             MapSpec{kNodeportIps, KeyKind::kAddr, false},
+};
+
+std::uint32_t addr_type(Family f) { return f == Family::kIp6 ? nl::type::kIpv6Addr : nl::type::kIpv4Addr; }
+std::uint32_t addr_len(Family f) { return f == Family::kIp6 ? 16 : 4; }
+
+Set make_set(const MapSpec& m, Family f) {
+  Set s;
+  s.name = m.name;
+  switch (m.key) {
+    case KeyKind::kAddrProtoPort:
+      s.key_type = nl::type::concat({addr_type(f), nl::type::kInetProto, nl::type::kInetService});
+      s.key_len = addr_len(f) + 8;
+      break;
+    case KeyKind::kProtoPort:
+      s.key_type = nl::type::concat({nl::type::kInetProto, nl::type::kInetService});
+      s.key_len = 8;
+      break;
+    case KeyKind::kAddr:
+      s.key_type = addr_type(f);
+      s.key_len = addr_len(f);
+      break;
+  }
+  if (m.verdict_map) {
+    s.flags = NFT_SET_MAP;
+    s.data_type = NFT_DATA_VERDICT;
+  }
+  return s;
+}
+
+nl::Bytes key_app(const nl::Bytes& addr, Protocol p, std::int64_t port) {
+  nl::Bytes k = addr;
+  auto proto = nl::pad4({protocol_number(p)});
+  k.insert(k.end(), proto.begin(), proto.end());
+  auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(port)));
+  k.insert(k.end(), pt.begin(), pt.end());
+  return k;
+}
+
+// Upstream-style chain names: a short stable hash keeps names unique while
+// the readable suffix says what the chain is for.
+std::string hashed(const std::string& prefix, const std::string& what) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : what) h = (h ^ c) * 1099511628211ull;
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string tag;
+  for (int i = 0; i < 8; ++i) tag += kAlphabet[(h >> (i * 5)) & 31];
+  return prefix + "-" + tag + "-" + what;
+}
+
+std::vector<Expr> ct_new() { return nl::ct_state_is(NF_CT_STATE_BIT(IP_CT_NEW)); }
+
+Rule rule(std::vector<Expr> exprs, std::string comment = {}) { return Rule{std::move(exprs), std::move(comment)}; }
+
+// Fixed chains: everything that does not depend on services.
+void add_static(nl::Ruleset& rs, const LayoutOptions& o, Family f) {
+  for (const auto& b : kBaseChains) {
+    rs.chains.push_back(Chain{b.name, nl::BaseHook{b.hook, b.priority, b.type, NF_ACCEPT}, {}});
+  }
+  for (const auto& j : kJumps) {
+    auto it = std::find_if(rs.chains.begin(), rs.chains.end(), [&](const Chain& c) { return c.name == j.from; });
+    std::vector<Expr> e = j.ct_new ? ct_new() : std::vector<Expr>{};
+    e.push_back(nl::verdict(nl::jump(j.to)));
+    it->rules.push_back(rule(std::move(e)));
+  }
+  for (const auto& m : kMaps) rs.sets.push_back(make_set(m, f));
+
+  auto concat_lookup = [&](const char* map) {
+    return std::vector<Expr>{nl::ip_daddr(f, nl::kReg1), nl::meta_l4proto(nl::reg32(f == Family::kIp6 ? 4 : 1)),
+                             nl::th_dport(nl::reg32(f == Family::kIp6 ? 5 : 2)),
+                             nl::Lookup{nl::kReg1, map, nl::kRegVerdict, false, std::nullopt}};
+  };
+  auto nodeport_lookup = [&](const char* map) {
+    return std::vector<Expr>{nl::ip_daddr(f), nl::Lookup{nl::kReg1, kNodeportIps, std::nullopt, false, std::nullopt},
+                             nl::meta_l4proto(nl::kReg1), nl::th_dport(nl::reg32(1)),
+                             nl::Lookup{nl::kReg1, map, nl::kRegVerdict, false, std::nullopt}};
+  };
+  rs.chains.push_back(Chain{kServices, std::nullopt, {rule(concat_lookup(kServiceIps)), rule(nodeport_lookup(kServiceNodeports))}});
+  rs.chains.push_back(Chain{kServiceEndpointsCheck, std::nullopt, {rule(concat_lookup(kNoEndpointServices))}});
+  rs.chains.push_back(Chain{kNodeportEndpointsCheck, std::nullopt, {rule(nodeport_lookup(kNoEndpointNodeports))}});
+  rs.chains.push_back(Chain{kClusterIpsCheck, std::nullopt,
+                            {rule({nl::ip_daddr(f), nl::Lookup{nl::kReg1, kClusterIps, std::nullopt, false, std::nullopt},
+                                   nl::Reject{NFT_REJECT_ICMP_UNREACH, static_cast<std::uint8_t>(f == Family::kIp6 ? 4 : 3)}},
+                                  "reject traffic to unknown ports of cluster IPs")}});
+  const std::uint32_t mark = o.masquerade_mark;
+  rs.chains.push_back(Chain{kMarkForMasquerade, std::nullopt,
+                            {rule({nl::Meta{NFT_META_MARK, nl::kReg1},
+                                   nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(~mark), nl::host32(mark)},
+                                   nl::MetaSet{NFT_META_MARK, nl::kReg1}})}});
+  rs.chains.push_back(Chain{kMasquerading, std::nullopt,
+                            {rule({nl::Meta{NFT_META_MARK, nl::kReg1},
+                                   nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(mark), nl::host32(0)},
+                                   nl::cmp_eq(nl::host32(0)), nl::verdict(nl::return_verdict())}),
+                             rule({nl::Meta{NFT_META_MARK, nl::kReg1},
+                                   nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(0xffffffffu), nl::host32(mark)},
+                                   nl::MetaSet{NFT_META_MARK, nl::kReg1}}),
+                             rule({nl::Masquerade{NF_NAT_RANGE_PROTO_RANDOM_FULLY}})}});
+  rs.chains.push_back(Chain{kRejectChain, std::nullopt,
+                            {rule({nl::Reject{NFT_REJECT_ICMP_UNREACH, static_cast<std::uint8_t>(f == Family::kIp6 ? 4 : 3)}})}});
+  rs.chains.push_back(Chain{kDropChain, std::nullopt, {rule({nl::verdict(nl::drop())})}});
+  for (const auto& ip : o.node_ips) {
+    auto b = nl::parse_ip(ip);
+    if (!b.ok() || b->size() != addr_len(f)) continue;
+    if ((f == Family::kIp && (*b)[0] == 127) || (f == Family::kIp6 && ip == "::1")) continue;
+    std::find_if(rs.sets.begin(), rs.sets.end(), [](const Set& s) { return s.name == kNodeportIps; })
+        ->elements.push_back(Element{*b, {}, {}, 0, 0});
+  }
+}
+
+struct Backend {
+  nl::Bytes ip;
+  std::string ip_text;
+  std::int64_t port;
+  bool local;
+};
+
+Set& find_set(nl::Ruleset& rs, const char* name) {
+  return *std::find_if(rs.sets.begin(), rs.sets.end(), [&](const Set& s) { return s.name == name; });
+}
+
+// Load-balances over `eps` (already chains): affinity first, then numgen.
+void add_balancing(std::vector<Rule>& rules, const std::vector<std::pair<std::string, std::string>>& eps, bool affinity,
+                   Family f) {
+  // eps: (endpoint chain, affinity set)
+  if (affinity) {
+    for (const auto& [chain, aff] : eps) {
+      rules.push_back(rule({nl::ip_saddr(f), nl::Lookup{nl::kReg1, aff, std::nullopt, false, std::nullopt},
+                            nl::verdict(nl::go_to(chain))}));
+    }
+  }
+  Set vmap;
+  vmap.flags = NFT_SET_MAP;
+  vmap.key_type = nl::type::kInteger;
+  vmap.key_len = 4;
+  vmap.data_type = NFT_DATA_VERDICT;
+  for (std::size_t i = 0; i < eps.size(); ++i) {
+    vmap.elements.push_back(Element{nl::host32(static_cast<std::uint32_t>(i)), {}, nl::go_to(eps[i].first), 0, 0});
+  }
+  rules.push_back(rule({nl::Numgen{nl::kReg1, static_cast<std::uint32_t>(eps.size()), NFT_NG_RANDOM, 0},
+                        nl::Lookup{nl::kReg1, "", nl::kRegVerdict, false, vmap}}));
+}
+
+void add_service_port(nl::Ruleset& rs, BuildResult& out, const Service& svc, const ServicePort& sp,
+                      const std::vector<const EndpointSlice*>& slices, const LayoutOptions& o, Family f) {
+  const std::string what = key_of(svc) + "/" + std::string(protocol_name(sp.protocol)) + "/" +
+                           (sp.name.empty() ? std::to_string(sp.port) : sp.name);
+  // Endpoints: ready ones; serving-terminating ones only if none is ready.
+  std::vector<Backend> ready, terminating;
+  const auto want_type = f == Family::kIp6 ? AddressType::kIPv6 : AddressType::kIPv4;
+  for (const auto* sl : slices) {
+    if (sl->address_type != want_type) continue;
+    const EndpointPort* port = nullptr;
+    for (const auto& p : sl->ports) {
+      if (p.name == sp.name && p.protocol == sp.protocol) port = &p;
+    }
+    if (port == nullptr) continue;
+    for (const auto& ep : sl->endpoints) {
+      if (ep.addresses.empty()) continue;
+      Backend b{*nl::parse_ip(ep.addresses[0]), ep.addresses[0], port->port, ep.node_name == o.node_name};
+      if (ep.conditions.ready) ready.push_back(std::move(b));
+      else if (ep.conditions.serving && ep.conditions.terminating) terminating.push_back(std::move(b));
+    }
+  }
+  std::vector<Backend>& all = ready.empty() ? terminating : ready;
+  std::sort(all.begin(), all.end(), [](const Backend& a, const Backend& b) {
+    return std::tie(a.ip, a.port) < std::tie(b.ip, b.port);
+  });
+  all.erase(std::unique(all.begin(), all.end(), [](const Backend& a, const Backend& b) { return a.ip == b.ip && a.port == b.port; }),
+            all.end());
+  if (all.size() > o.max_endpoints_per_service) {
+    out.skipped.push_back(resource_exhausted("Service " + key_of(svc) + " port " + what + ": " +
+                                             std::to_string(all.size()) + " endpoints exceed the limit of " +
+                                             std::to_string(o.max_endpoints_per_service)));
+    return;
+  }
+  std::vector<nl::Bytes> cluster_ips, external_ips;
+  for (const auto& ip : svc.cluster_ips) {
+    auto b = nl::parse_ip(ip);
+    if (b.ok() && b->size() == addr_len(f)) cluster_ips.push_back(*b);
+  }
+  for (const auto* list : {&svc.external_ips, &svc.load_balancer_ips}) {
+    for (const auto& ip : *list) {
+      auto b = nl::parse_ip(ip);
+      if (b.ok() && b->size() == addr_len(f)) external_ips.push_back(*b);
+    }
+  }
+  const bool has_nodeport = sp.node_port != 0 && svc.type != ServiceType::kClusterIP;
+  if (cluster_ips.empty() && external_ips.empty() && !has_nodeport) return;
+
+  const std::string svc_chain = hashed("service", what);
+  const std::string ext_chain = hashed("external", what);
+  const bool has_external = !external_ips.empty() || has_nodeport;
+  Set& cluster_set = find_set(rs, kClusterIps);
+  for (const auto& ip : cluster_ips) cluster_set.elements.push_back(Element{ip, {}, {}, 0, 0});
+
+  // Endpoint chains.
+  std::vector<std::pair<std::string, std::string>> eps, local_eps;
+  for (const auto& b : all) {
+    std::string ep_what = what + "__" + b.ip_text + "/" + std::to_string(b.port);
+    std::string chain = hashed("endpoint", ep_what);
+    std::string aff = hashed("affinity", ep_what);
+    Chain c{chain, std::nullopt, {}};
+    auto hairpin = std::vector<Expr>{nl::ip_saddr(f), nl::cmp_eq(b.ip), nl::verdict(nl::jump(kMarkForMasquerade))};
+    c.rules.push_back(rule(std::move(hairpin)));
+    if (svc.affinity_client_ip) {
+      Set s;
+      s.name = aff;
+      s.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL;
+      s.key_type = addr_type(f);
+      s.key_len = addr_len(f);
+      s.timeout_ms = static_cast<std::uint64_t>(svc.affinity_timeout_seconds) * 1000;
+      s.size = 65535;
+      rs.sets.push_back(std::move(s));
+      c.rules.push_back(rule({nl::ip_saddr(f), nl::Dynset{NFT_DYNSET_OP_UPDATE, nl::kReg1, aff, 0}}));
+    }
+    c.rules.push_back(rule({nl::meta_l4proto(), nl::cmp_eq({protocol_number(sp.protocol)}), nl::load(b.ip, nl::kReg1),
+                            nl::load(nl::be16(static_cast<std::uint16_t>(b.port)), nl::kReg2),
+                            nl::Nat{NFT_NAT_DNAT, f, nl::kReg1, nl::kReg2, 0}}));
+    rs.chains.push_back(std::move(c));
+    eps.emplace_back(chain, aff);
+    if (b.local) local_eps.emplace_back(chain, aff);
+  }
+
+  const auto& cluster_eps = svc.internal_traffic_policy == TrafficPolicy::kLocal ? local_eps : eps;
+  const auto& external_eps = svc.external_traffic_policy == TrafficPolicy::kLocal ? local_eps : eps;
+  const Element* unused = nullptr;
+  (void)unused;
+  auto to = [](const std::string& chain) { return nl::go_to(chain); };
+
+  if (all.empty()) {
+    // No endpoints at all: reject at once (filter hooks), never black-hole.
+    for (const auto& ip : cluster_ips) {
+      find_set(rs, kNoEndpointServices).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(kRejectChain), 0, 0});
+    }
+    for (const auto& ip : external_ips) {
+      find_set(rs, kNoEndpointServices).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(kRejectChain), 0, 0});
+    }
+    if (has_nodeport) {
+      nl::Bytes k = nl::pad4({protocol_number(sp.protocol)});
+      auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(sp.node_port)));
+      k.insert(k.end(), pt.begin(), pt.end());
+      find_set(rs, kNoEndpointNodeports).elements.push_back(Element{k, {}, to(kRejectChain), 0, 0});
+    }
+    return;
+  }
+
+  // Service (cluster traffic) chain.
+  Chain sc{svc_chain, std::nullopt, {}};
+  if (!o.cluster_cidr.empty()) {
+    auto cidr = nl::parse_cidr(o.cluster_cidr);
+    if (cidr.ok() && cidr->address.size() == addr_len(f)) {
+      for (const auto& ip : cluster_ips) {
+        std::vector<Expr> e{nl::ip_daddr(f), nl::cmp_eq(ip), nl::meta_l4proto(), nl::cmp_eq({protocol_number(sp.protocol)}),
+                            nl::th_dport(), nl::cmp_eq(nl::be16(static_cast<std::uint16_t>(sp.port)))};
+        auto pre = nl::match_prefix(nl::ip_saddr(f), *cidr, true);
+        e.insert(e.end(), pre.begin(), pre.end());
+        e.push_back(nl::verdict(nl::jump(kMarkForMasquerade)));
+        sc.rules.push_back(rule(std::move(e)));
+      }
+    }
+  }
+  if (cluster_eps.empty()) sc.rules.push_back(rule({nl::verdict(nl::drop())}, "no local endpoints"));
+  else add_balancing(sc.rules, cluster_eps, svc.affinity_client_ip, f);
+  rs.chains.push_back(std::move(sc));
+  for (const auto& ip : cluster_ips) {
+    find_set(rs, kServiceIps).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(svc_chain), 0, 0});
+  }
+
+  if (!has_external) return;
+  // External (NodePort, external and load-balancer IPs) chain.
+  Chain ec{ext_chain, std::nullopt, {}};
+  if (svc.external_traffic_policy == TrafficPolicy::kLocal) {
+    // Keep the client's address: no masquerade, local endpoints only.
+    if (external_eps.empty()) ec.rules.push_back(rule({nl::verdict(nl::go_to(kDropChain))}, "no local endpoints"));
+    else add_balancing(ec.rules, external_eps, svc.affinity_client_ip, f);
+  } else {
+    ec.rules.push_back(rule({nl::verdict(nl::jump(kMarkForMasquerade))}, "masquerade external traffic"));
+    ec.rules.push_back(rule({nl::verdict(nl::go_to(svc_chain))}));
+  }
+  rs.chains.push_back(std::move(ec));
+  for (const auto& ip : external_ips) {
+    find_set(rs, kServiceIps).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(ext_chain), 0, 0});
+  }
+  if (has_nodeport) {
+    nl::Bytes k = nl::pad4({protocol_number(sp.protocol)});
+    auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(sp.node_port)));
+    k.insert(k.end(), pt.begin(), pt.end());
+    find_set(rs, kServiceNodeports).elements.push_back(Element{k, {}, to(ext_chain), 0, 0});
+  }
+}
+
+}  // namespace
+
+BuildResult build_ruleset(const ProxyState& state, const LayoutOptions& o, Family f) {
+  BuildResult out;
+  nl::Ruleset& rs = out.ruleset;
+  rs.table = nl::Table{f, o.table};
+  add_static(rs, o, f);
+  std::map<std::string, std::vector<const EndpointSlice*>> by_service;
+  for (const auto& [key, sl] : state.slices) by_service[sl.namespace_name + "/" + sl.service_name].push_back(&sl);
+  static const std::vector<const EndpointSlice*> kNone;
+  for (const auto& [key, svc] : state.services) {
+    if (svc.type == ServiceType::kExternalName) continue;
+    auto it = by_service.find(key);
+    const auto& slices = it == by_service.end() ? kNone : it->second;
+    for (const auto& sp : svc.ports) add_service_port(rs, out, svc, sp, slices, o, f);
+  }
+  // Several ports of one service share cluster IPs: keep set keys unique.
+  for (auto& s : rs.sets) {
+    std::sort(s.elements.begin(), s.elements.end(), [](const Element& a, const Element& b) { return a.key < b.key; });
+    s.elements.erase(std::unique(s.elements.begin(), s.elements.end(),
+                                 [](const Element& a, const Element& b) { return a.key == b.key; }),
+                     s.elements.end());
+  }
+  std::sort(rs.chains.begin(), rs.chains.end(), [](const Chain& a, const Chain& b) { return a.name < b.name; });
+  std::sort(rs.sets.begin(), rs.sets.end(), [](const Set& a, const Set& b) { return a.name < b.name; });
+  return out;
+}
+
+}  // namespace kedge::proxy

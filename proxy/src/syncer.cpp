@@ -1,0 +1,170 @@
+#include "kedge/proxy/syncer.h"
+
+#include <algorithm>
+#include <set>
+
+#include "kedge/netlink/reader.h"
+
+namespace kedge::proxy {
+namespace {
+
+using netlink::Batch;
+using netlink::Chain;
+using netlink::Element;
+using netlink::Ruleset;
+using netlink::Set;
+
+std::string table_key(const netlink::Table& t) { return std::string(family_name(t.family)) + " " + t.name; }
+
+void add_rules(Batch& b, const netlink::Table& t, const Chain& c) {
+  for (const auto& r : c.rules) b.add_rule(t, c.name, r);
+}
+
+// Elements keyed by their key bytes (sets hold each key once).
+std::map<netlink::Bytes, const Element*> by_key(const Set& s) {
+  std::map<netlink::Bytes, const Element*> m;
+  for (const auto& e : s.elements) m[e.key] = &e;
+  return m;
+}
+
+}  // namespace
+
+void plan_full(const std::optional<Ruleset>& existing, const Ruleset& desired, Batch& b) {
+  const auto& t = desired.table;
+  b.add_table(t);
+  // 1. Every desired chain exists (creation is idempotent), then every chain
+  //    we own is emptied: after this nothing references any chain or set.
+  std::set<std::string> flushed;
+  for (const auto& c : desired.chains) b.add_chain(t, Chain{c.name, c.hook, {}});
+  if (existing) {
+    for (const auto& c : existing->chains) {
+      if (flushed.insert(c.name).second) b.flush_chain(t, c.name);
+    }
+  }
+  for (const auto& c : desired.chains) {
+    if (flushed.insert(c.name).second) b.flush_chain(t, c.name);
+  }
+  // 2. Sets: drop stale ones and ones whose definition changed; create the
+  //    rest; refill all but dynamic sets (their entries are live state, such
+  //    as session affinity, and survive a restart).
+  std::set<std::string> kept;
+  if (existing) {
+    for (const auto& s : existing->sets) {
+      const Set* want = desired.find_set(s.name);
+      if (want == nullptr || !want->same_definition(s)) b.delete_set(t, s.name);
+      else kept.insert(s.name);
+    }
+  }
+  for (const auto& s : desired.sets) {
+    b.add_set(t, Set{s.name, s.flags, s.key_type, s.key_len, s.data_type, s.data_len, s.timeout_ms, s.size, {}});
+    if (s.is_dynamic()) continue;
+    if (kept.count(s.name)) b.flush_set(t, s.name);
+    b.add_elements(t, s.name, s.elements);
+  }
+  // 3. Rules, then chains nobody wants any more (empty and unreferenced now).
+  for (const auto& c : desired.chains) add_rules(b, t, c);
+  if (existing) {
+    for (const auto& c : existing->chains) {
+      if (desired.find_chain(c.name) == nullptr) b.delete_chain(t, c.name);
+    }
+  }
+}
+
+void plan_partial(const Ruleset& last, const Ruleset& desired, Batch& b) {
+  const auto& t = desired.table;
+  // New sets and chains first: new rules and elements may refer to them.
+  for (const auto& s : desired.sets) {
+    const Set* old = last.find_set(s.name);
+    if (old == nullptr || !old->same_definition(s)) {
+      if (old != nullptr) continue;  // handled below (definition change)
+      b.add_set(t, Set{s.name, s.flags, s.key_type, s.key_len, s.data_type, s.data_len, s.timeout_ms, s.size, {}});
+    }
+  }
+  for (const auto& c : desired.chains) {
+    if (last.find_chain(c.name) == nullptr) b.add_chain(t, Chain{c.name, c.hook, {}});
+  }
+  // Element deltas: removals (which may point at chains about to go) before
+  // additions; a changed value is a removal plus an addition.
+  for (const auto& s : desired.sets) {
+    if (s.is_dynamic()) continue;
+    const Set* old = last.find_set(s.name);
+    if (old == nullptr) {
+      b.add_elements(t, s.name, s.elements);
+      continue;
+    }
+    auto before = by_key(*old);
+    auto after = by_key(s);
+    std::vector<Element> del, add;
+    for (const auto& [k, e] : before) {
+      auto it = after.find(k);
+      if (it == after.end() || !(*it->second == *e)) del.push_back(*e);
+    }
+    for (const auto& [k, e] : after) {
+      auto it = before.find(k);
+      if (it == before.end() || !(*it->second == *e)) add.push_back(*e);
+    }
+    if (!del.empty()) b.delete_elements(t, s.name, del);
+    if (!add.empty()) b.add_elements(t, s.name, add);
+  }
+  // Changed and new chains get their rules.
+  for (const auto& c : desired.chains) {
+    const Chain* old = last.find_chain(c.name);
+    if (old != nullptr && old->rules == c.rules) continue;
+    if (old != nullptr) b.flush_chain(t, c.name);
+    add_rules(b, t, c);
+  }
+  // Removed chains: empty them all before deleting any (they may jump to
+  // each other), then removed sets (only those chains used them).
+  std::vector<std::string> gone;
+  for (const auto& c : last.chains) {
+    if (desired.find_chain(c.name) == nullptr) gone.push_back(c.name);
+  }
+  for (const auto& name : gone) b.flush_chain(t, name);
+  for (const auto& name : gone) b.delete_chain(t, name);
+  for (const auto& s : last.sets) {
+    if (desired.find_set(s.name) == nullptr) b.delete_set(t, s.name);
+  }
+}
+
+Result<SyncReport> Syncer::sync(const Ruleset& desired, bool full) {
+  const std::string key = table_key(desired.table);
+  auto it = last_.find(key);
+  bool do_full = full || it == last_.end();
+  // A set whose definition changed needs the full path (delete + create).
+  if (!do_full) {
+    for (const auto& s : desired.sets) {
+      const Set* old = it->second.find_set(s.name);
+      if (old != nullptr && !old->same_definition(s)) do_full = true;
+    }
+  }
+  Batch batch;
+  if (do_full) {
+    auto existing = netlink::read_table(transport_, desired.table);
+    if (!existing.ok()) {
+      last_.erase(key);
+      return existing.status().with_context("reading table " + key + " before a full sync");
+    }
+    plan_full(*existing, desired, batch);
+  } else {
+    plan_partial(it->second, desired, batch);
+  }
+  SyncReport report{do_full, batch.size(), batch.bytes()};
+  Status st = batch.commit(transport_);
+  if (!st.ok()) {
+    last_.erase(key);  // kernel state is whatever it was; find out next time
+    return st;
+  }
+  last_[key] = desired;
+  return report;
+}
+
+Status Syncer::remove(const netlink::Table& table) {
+  last_.erase(table_key(table));
+  KEDGE_ASSIGN_OR_RETURN(auto tables, netlink::list_tables(transport_, table.family));
+  if (std::find(tables.begin(), tables.end(), table) == tables.end()) return ok_status();
+  Batch b;
+  b.delete_table(table);
+  return b.commit(transport_);
+}
+
+}  // namespace kedge::proxy

@@ -1,0 +1,129 @@
+// Unit tests of the proxy without a kernel: parsing, validation, the
+// desired ruleset, change tracking and what a partial sync sends.
+#include <gtest/gtest.h>
+
+#include "../netlink/fake_transport.h"
+#include "kedge/netlink/printer.h"
+#include "kedge/proxy/proxier.h"
+#include "kedge/proxy/ruleset.h"
+#include "kedge/proxy/syncer.h"
+#include "scenario.h"
+
+namespace kedge::proxy {
+namespace {
+
+using testing::service_json;
+using testing::slice_json;
+
+TEST(Parse, ServiceAndSliceFromKubernetesJson) {
+  auto svc = parse_service(service_json("web", "10.43.0.10", 80,
+                                        R"(,"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":60}},"externalTrafficPolicy":"Local")",
+                                        "UDP", 30080, "NodePort"));
+  ASSERT_TRUE(svc.ok()) << svc.status().to_string();
+  EXPECT_EQ(key_of(*svc), "default/web");
+  EXPECT_EQ(svc->type, ServiceType::kNodePort);
+  ASSERT_EQ(svc->ports.size(), 1u);
+  EXPECT_EQ(svc->ports[0].protocol, Protocol::kUdp);
+  EXPECT_EQ(svc->ports[0].node_port, 30080);
+  EXPECT_TRUE(svc->affinity_client_ip);
+  EXPECT_EQ(svc->affinity_timeout_seconds, 60);
+  EXPECT_EQ(svc->external_traffic_policy, TrafficPolicy::kLocal);
+  auto sl = parse_endpoint_slice(slice_json("web", "web-abc", {"10.42.1.5@node-a", "10.42.2.7!"}, 8080));
+  ASSERT_TRUE(sl.ok()) << sl.status().to_string();
+  EXPECT_EQ(sl->service_name, "web");
+  ASSERT_EQ(sl->endpoints.size(), 2u);
+  EXPECT_FALSE(sl->endpoints[1].conditions.ready);
+  EXPECT_EQ(sl->endpoints[0].node_name, "node-a");
+  auto list = parse_objects(R"({"kind":"List","items":[)" + service_json("a", "10.43.0.1", 80) + "," +
+                            slice_json("a", "a-1", {"10.42.0.9"}, 80) + "]}");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->services.size(), 1u);
+  EXPECT_EQ(list->slices.size(), 1u);
+  EXPECT_FALSE(parse_objects("{not json").ok());
+}
+
+TEST(Validate, NamesTheObjectAndField) {
+  auto bad_ip = parse_service(service_json("web", "10.43.0.300", 80));
+  ASSERT_TRUE(bad_ip.ok());
+  Status st = validate(*bad_ip);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_EQ(st.message(), "Service default/web: spec.clusterIPs[0]: \"10.43.0.300\" is not an IP address");
+  auto bad_port = parse_service(service_json("web", "10.43.0.3", 70000));
+  ASSERT_TRUE(bad_port.ok());
+  EXPECT_EQ(validate(*bad_port).message(), "Service default/web: spec.ports[0].port: 70000 is out of range 1..65535");
+  auto bad_ep = parse_endpoint_slice(slice_json("web", "w", {"fd00::1"}, 80));
+  EXPECT_NE(validate(*bad_ep).message().find("does not match addressType"), std::string::npos);
+}
+
+TEST(ChangeTracker, KeepsFirstBeforeAndLastAfter) {
+  ChangeTracker<int> t;
+  std::map<std::string, int> cur{{"a", 1}};
+  t.update("a", 1, 2);
+  t.update("a", 2, 3);
+  t.update("b", std::nullopt, 7);
+  t.update("b", 7, std::nullopt);
+  EXPECT_EQ(t.size(), 2u);
+  t.apply(cur);
+  EXPECT_TRUE(t.empty());
+  EXPECT_EQ(cur, (std::map<std::string, int>{{"a", 3}}));
+}
+
+ProxyState state_of(const std::vector<std::string>& jsons) {
+  ProxyState st;
+  for (const auto& j : jsons) {
+    auto o = parse_objects(j);
+    for (auto& s : o->services) st.services[key_of(s)] = s;
+    for (auto& s : o->slices) st.slices[key_of(s)] = s;
+  }
+  return st;
+}
+
+TEST(Ruleset, ServiceWithoutEndpointsIsRejectedNotBlackholed) {
+  LayoutOptions o;
+  auto built = build_ruleset(state_of({service_json("empty", "10.43.0.20", 80)}), o, netlink::Family::kIp);
+  std::string text = netlink::print(built.ruleset);
+  EXPECT_NE(text.find("10.43.0.20 . tcp . 80 : goto reject-chain"), std::string::npos) << text;
+  EXPECT_EQ(text.find("default/empty"), std::string::npos) << "no service chain without endpoints\n" << text;
+}
+
+TEST(Ruleset, TooManyEndpointsSkipsTheServiceOnly) {
+  LayoutOptions o;
+  o.max_endpoints_per_service = 100;
+  std::vector<std::string> many;
+  for (int i = 0; i < 101; ++i) many.push_back("10.42." + std::to_string(i / 200) + "." + std::to_string(i % 200 + 1));
+  auto built = build_ruleset(state_of({service_json("big", "10.43.0.30", 80), slice_json("big", "big-1", many, 80),
+                                       service_json("ok", "10.43.0.31", 80), slice_json("ok", "ok-1", {"10.42.9.9"}, 80)}),
+                             o, netlink::Family::kIp);
+  ASSERT_EQ(built.skipped.size(), 1u);
+  EXPECT_NE(built.skipped[0].message().find("101 endpoints exceed the limit of 100"), std::string::npos);
+  std::string text = netlink::print(built.ruleset);
+  EXPECT_EQ(text.find("10.43.0.30"), std::string::npos);
+  EXPECT_NE(text.find("10.43.0.31 . tcp . 80"), std::string::npos);
+}
+
+TEST(Plan, EndpointChangeSendsOnlyTheDifference) {
+  LayoutOptions o;
+  auto before = build_ruleset(state_of({service_json("web", "10.43.0.10", 80),
+                                        slice_json("web", "web-1", {"10.42.1.5", "10.42.2.7"}, 8080)}),
+                              o, netlink::Family::kIp);
+  auto after = build_ruleset(state_of({service_json("web", "10.43.0.10", 80),
+                                       slice_json("web", "web-1", {"10.42.1.5", "10.42.2.7", "10.42.3.9"}, 8080)}),
+                             o, netlink::Family::kIp);
+  netlink::Batch b;
+  plan_partial(before.ruleset, after.ruleset, b);
+  // new endpoint chain + its 2 rules, service chain flush + anonymous map
+  // (set + elements) + numgen rule; no static chain or map is touched.
+  std::vector<std::string> what;
+  for (std::size_t i = 0; i < b.size(); ++i) what.push_back(b.describe(i));
+  for (const auto& w : what) {
+    EXPECT_EQ(w.find("services"), std::string::npos) << w;
+    EXPECT_EQ(w.find("service-ips"), std::string::npos) << w;
+  }
+  EXPECT_LE(b.size(), 8u);
+  netlink::Batch none;
+  plan_partial(after.ruleset, after.ruleset, none);
+  EXPECT_TRUE(none.empty());
+}
+
+}  // namespace
+}  // namespace kedge::proxy
