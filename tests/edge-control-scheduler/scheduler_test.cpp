@@ -150,8 +150,8 @@ TEST(Scheduler, AntiAffinityReplicasSpreadOnePerNodeThenFail) {
   EXPECT_EQ(used.size(), 3u);
   auto r = k.schedule("web-3", replica);
   EXPECT_EQ(r.message,
-            // The replicas' own terms repel it first (upstream checks existing pods' anti-affinity first).
-            "0/3 nodes are available: 3 node(s) didn't satisfy existing pods anti-affinity rules. preemption: 0/3 nodes are available: "
+            // Its own anti-affinity is checked before the replicas' (upstream's order).
+            "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: "
             "3 No preemption victims found for incoming pod.");
 }
 
@@ -216,6 +216,18 @@ TEST(Scheduler, PodThatFitsNowhereSchedulesOnceANodeFreesUp) {
   ASSERT_TRUE(k.cache().assume_pod(again->pod, r2.node).ok());
   queue.done(again->pod->key());
   EXPECT_FALSE(queue.contains("default/waiting"));
+}
+
+TEST(Scheduler, CompletedPodsFreeTheirNode) {
+  Cluster k;
+  k.add_node("n1", {.cpu = "1"});
+  k.add_pod("job-1", "n1", {.cpu = "1"});
+  EXPECT_EQ(k.schedule("p", {.cpu = "500m"}).outcome, ScheduleResult::Outcome::kUnschedulable);
+  auto done = testing::pod_json("job-1", {.cpu = "1", .node_name = "n1"});
+  done.as_object()["status"] = testing::J(R"({"phase":"Succeeded"})");
+  ASSERT_TRUE(k.cache().add_pod(done).ok());
+  EXPECT_FALSE(k.cache().has_pod("default/job-1"));
+  EXPECT_TRUE(k.schedule("p", {.cpu = "500m"}).scheduled());
 }
 
 TEST(Scheduler, NodeLabelChangesMoveExistingPodsTopology) {

@@ -242,6 +242,7 @@ Status Cache::add_pod(std::shared_ptr<const PodInfo> pod) {
   if (pod->node_name.empty()) return invalid_argument("pod " + pod->key() + ": spec.nodeName: Required value: add_pod takes bound pods");
   Impl& m = *impl_;
   m.erase_pod(pod->key());  // an update, or the confirmation of an assumed pod
+  if (pod->terminal) return ok_status();
   NodeSlot& node = m.slot(pod->node_name);
   m.insert_pod(std::move(pod), node, false);
   return ok_status();

@@ -302,16 +302,8 @@ bool filter_spread(CycleState& s, const NodeSlot& n) {
 }
 
 bool filter_inter_pod(CycleState& s, const NodeSlot& n) {
-  // Existing pods' anti-affinity against the incoming pod.
-  for (std::uint32_t key : s.existing_anti_keys) {
-    std::uint32_t v = label_value(n.labels, key);
-    if (v == kNoId) continue;
-    auto it = s.existing_anti.find(pair_key(key, v));
-    if (it != s.existing_anti.end() && it->second > 0) {
-      return fail(s, Plugin::kInterPodAffinity, false, Reason{.text = kReasonExistingAnti});
-    }
-  }
-  // The incoming pod's required affinity.
+  // Upstream's order: the pod's affinity, its anti-affinity, then existing
+  // pods' anti-affinity against it.
   if (!s.required_affinity_keys.empty()) {
     bool pods_exist = true;
     for (std::uint32_t key : s.required_affinity_keys) {
@@ -325,7 +317,6 @@ bool filter_inter_pod(CycleState& s, const NodeSlot& n) {
       return fail(s, Plugin::kInterPodAffinity, true, Reason{.text = kReasonAffinity});
     }
   }
-  // The incoming pod's required anti-affinity.
   for (std::uint32_t key : s.required_anti_keys) {
     if (key == kNoId) continue;
     std::uint32_t v = label_value(n.labels, key);
@@ -333,6 +324,14 @@ bool filter_inter_pod(CycleState& s, const NodeSlot& n) {
     auto it = s.anti_counts.find(pair_key(key, v));
     if (it != s.anti_counts.end() && it->second > 0) {
       return fail(s, Plugin::kInterPodAffinity, false, Reason{.text = kReasonAntiAffinity});
+    }
+  }
+  for (std::uint32_t key : s.existing_anti_keys) {
+    std::uint32_t v = label_value(n.labels, key);
+    if (v == kNoId) continue;
+    auto it = s.existing_anti.find(pair_key(key, v));
+    if (it != s.existing_anti.end() && it->second > 0) {
+      return fail(s, Plugin::kInterPodAffinity, false, Reason{.text = kReasonExistingAnti});
     }
   }
   return true;

@@ -500,6 +500,10 @@ Result<std::shared_ptr<const PodInfo>> parse_pod(const json::value& v) {
   const auto* spec = object_at(o, "spec");
   if (spec == nullptr) return invalid_argument("spec: Required value");
   KEDGE_RETURN_IF_ERROR(parse_pod_spec(*spec, *pod));
+  if (const auto* status = object_at(o, "status")) {
+    KEDGE_ASSIGN_OR_RETURN(std::string phase, string_at(*status, "phase", "status.phase"));
+    pod->terminal = phase == "Succeeded" || phase == "Failed";
+  }
   return std::shared_ptr<const PodInfo>(std::move(pod));
 }
 

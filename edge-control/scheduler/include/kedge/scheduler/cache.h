@@ -45,7 +45,9 @@ class Cache {
   void remove_node(std::string_view name);
 
   // Adds or replaces a bound pod (spec.nodeName set). Confirms an assumed pod
-  // of the same key, moving it if the API bound it elsewhere.
+  // of the same key, moving it if the API bound it elsewhere. A pod in a
+  // terminal phase (Succeeded/Failed) holds nothing: it is removed instead,
+  // as upstream's informer filters such pods out.
   // REQUIRES: !pod->node_name.empty() (else InvalidArgument).
   Status add_pod(std::shared_ptr<const PodInfo> pod);
   Status add_pod(const boost::json::value& pod_json);

@@ -143,6 +143,7 @@ struct PodInfo {
   std::int32_t priority = 0;
   bool preemption_never = false;  // spec.preemptionPolicy == Never
   bool terminating = false;       // metadata.deletionTimestamp set
+  bool terminal = false;          // status.phase Succeeded or Failed: holds no resources
 
   // Upstream's computePodResourceRequest: sum of containers, max with each
   // init container, plus overhead.
