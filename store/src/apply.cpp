@@ -162,10 +162,15 @@ bool txn_is_read_only(const TxnRequest& r) {
 }
 
 Status Applier::insert(const KeyValue& kv) {
-  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db_.prepare("INSERT INTO kv(key, mod_revision, create_revision, version, "
-                                               "lease, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+  const auto change = static_cast<std::int64_t>(changes_.size());
+  if (change >= mvcc::kMaxChangesPerRevision) {
+    return failed_precondition("kedge: one request may change at most " +
+                               std::to_string(mvcc::kMaxChangesPerRevision) + " keys");
+  }
+  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db_.prepare("INSERT INTO kv(id, key, mod_revision, create_revision, version, "
+                                               "lease, value) VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6)"));
   s->bind(1, kv.key).bind(2, kv.mod_revision).bind(3, kv.create_revision).bind(4, kv.version);
-  s->bind(5, kv.lease).bind(6, kv.value);
+  s->bind(5, kv.lease).bind(6, kv.value).bind(7, mvcc::first_id(kv.mod_revision) + change);
   return s->run();
 }
 

@@ -21,9 +21,8 @@ CREATE TABLE kv(
   lease INTEGER NOT NULL,
   value BLOB NOT NULL);
 CREATE UNIQUE INDEX kv_key ON kv(key, mod_revision, create_revision, lease);
-CREATE INDEX kv_rev ON kv(mod_revision);
 CREATE TABLE leases(id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, expiry_ms INTEGER NOT NULL);
-INSERT INTO meta(name, value) VALUES ('schema_version', 1), ('revision', 1),
+INSERT INTO meta(name, value) VALUES ('schema_version', 2), ('revision', 1),
   ('compact_revision', 0), ('compacted_upto', 0);
 )sql";
 
@@ -46,14 +45,15 @@ bool in_range(const std::string& key, const std::string& range_key, const std::s
   return key >= range_key && key < range_end;
 }
 
-Status init_schema(Db& db, const std::string& file_for_errors) {
+Status init_schema(Db& db, const std::string& file_for_errors, int page_size) {
   KEDGE_ASSIGN_OR_RETURN(
       std::int64_t tables,
       db.query_int("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'"));
   if (tables == 0) {
     KEDGE_ASSIGN_OR_RETURN(std::int64_t any, db.query_int("SELECT count(*) FROM sqlite_master"));
     if (any != 0) return data_loss(file_for_errors + " is not a kedge store (foreign tables)");
-    // auto_vacuum must be chosen before the first table exists.
+    // Page size and auto_vacuum must be chosen before the first table exists.
+    KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA page_size=" + std::to_string(page_size)));
     KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA auto_vacuum=INCREMENTAL"));
     Transaction tx(db, true);
     KEDGE_RETURN_IF_ERROR(tx.status());
@@ -81,6 +81,12 @@ Result<Meta> read_meta(Db& db) {
     if (name == "compact_revision") meta.compact_revision = s->int64(1);
     if (name == "compacted_upto") meta.compacted_upto = s->int64(1);
   }
+  // The current revision is that of the newest change: compaction never
+  // deletes it (see README), and not storing it saves a page per commit.
+  KEDGE_ASSIGN_OR_RETURN(Stmt * max, db.prepare("SELECT max(id) FROM kv"));
+  StmtScope max_scope(*max);
+  KEDGE_ASSIGN_OR_RETURN(bool row, max->step());
+  if (row && !max->is_null(0)) meta.revision = std::max(meta.revision, revision_of(max->int64(0)));
   return meta;
 }
 
@@ -233,10 +239,10 @@ Result<std::vector<RevisionEvents>> history(Db& db, Revision from, Revision to, 
   std::vector<RevisionEvents> out;
   KEDGE_ASSIGN_OR_RETURN(
       Stmt * s, db.prepare("SELECT key, mod_revision, create_revision, version, lease, value FROM kv "
-                           "WHERE mod_revision>=?1 AND mod_revision<=?2 ORDER BY mod_revision, id"));
+                           "WHERE id>=?1 AND id<?2 ORDER BY id"));
   {
     StmtScope scope(*s);
-    s->bind(1, from).bind(2, to);
+    s->bind(1, first_id(from)).bind(2, first_id(to + 1));
     while (true) {
       KEDGE_ASSIGN_OR_RETURN(bool row, s->step());
       if (!row) break;

@@ -4,12 +4,14 @@
 //   kv(id INTEGER PRIMARY KEY, key BLOB, mod_revision, create_revision,
 //      version, lease, value BLOB)
 //     one row per change; create_revision = 0 marks a tombstone (a delete).
-//     id orders the changes inside one revision (event order).
+//     id = mod_revision << 20 | position of the change in its revision, so
+//     the table itself is in revision (event) order: history and compaction
+//     windows are rowid ranges and need no index of their own.
 //   kv_key(key, mod_revision, create_revision, lease): covering index, so
 //     "latest row of each key at revision R" and counts never touch values.
-//   kv_rev(mod_revision): history replay for watches, compaction.
 //   leases(id, ttl, expiry_ms): granted TTL and wall-clock deadline.
-//   meta(name, value): revision, compact_revision, compacted_upto.
+//   meta(name, value): compact_revision, compacted_upto (the revision is
+//     max(kv.mod_revision), or 1 for an empty store).
 //
 // Thread-safety: free functions on a Db owned by the calling thread.
 #pragma once
@@ -24,10 +26,18 @@
 
 namespace kedge::store::mvcc {
 
-inline constexpr std::int64_t kSchemaVersion = 1;
+inline constexpr std::int64_t kSchemaVersion = 2;
 
-// Creates the schema in a new file, or verifies an existing one is ours.
-Status init_schema(Db& db, const std::string& file_for_errors);
+// Row ids: revision in the high bits, change number in the low 20 (a single
+// revision may change up to 1,048,576 keys).
+inline constexpr int kChangeBits = 20;
+inline constexpr std::int64_t kMaxChangesPerRevision = std::int64_t{1} << kChangeBits;
+inline constexpr std::int64_t first_id(Revision revision) { return revision << kChangeBits; }
+inline constexpr Revision revision_of(std::int64_t id) { return id >> kChangeBits; }
+
+// Creates the schema in a new file (with `page_size`), or verifies an
+// existing one is ours.
+Status init_schema(Db& db, const std::string& file_for_errors, int page_size);
 
 struct Meta {
   Revision revision = 0;

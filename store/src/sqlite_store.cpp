@@ -82,7 +82,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
       return integrity;
     }
   }
-  KEDGE_RETURN_IF_ERROR(mvcc::init_schema(db, impl->db_path.string()));
+  KEDGE_RETURN_IF_ERROR(mvcc::init_schema(db, impl->db_path.string(), options.page_size));
   KEDGE_ASSIGN_OR_RETURN(Stmt * wal, db.prepare("PRAGMA journal_mode=WAL"));
   {
     StmtScope scope(*wal);
@@ -309,19 +309,28 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
     Transaction tx(db, true);
     failure = tx.status();
     for (std::size_t i = 0; failure.ok() && i < batch.size(); ++i) {
+      // etcd's request errors are found before anything is written; the
+      // savepoint also undoes a request that fails half-way (the change
+      // limit), without touching its batch-mates.
+      failure = db.exec("SAVEPOINT request");
+      if (!failure.ok()) break;
       WriteResult result = apply(db, batch[i]->request, events, after_commit);
-      // Request errors (etcd's) leave nothing behind: apply validates before
-      // it writes. Anything else is the database failing: abort the batch.
       if (!result.ok() && (result.status().code() == Code::kInternal ||
                            result.status().code() == Code::kUnavailable ||
                            result.status().code() == Code::kDataLoss ||
                            result.status().code() == Code::kResourceExhausted)) {
-        failure = result.status();
+        failure = result.status();  // the database is failing: abort the batch
         break;
       }
+      if (!result.ok() && result.status().code() == Code::kFailedPrecondition &&
+          result.status().message().starts_with("kedge:")) {
+        failure = db.exec("ROLLBACK TO request");
+        if (failure.ok()) failure = reload_lessor(db);
+        if (!failure.ok()) break;
+      }
+      failure = db.exec("RELEASE request");
       results[i] = std::move(result);
     }
-    if (failure.ok() && rev != start_rev) failure = mvcc::write_meta(db, "revision", rev);
     if (failure.ok()) failure = tx.commit();
   }
   if (!failure.ok()) {
@@ -408,16 +417,16 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
     KEDGE_ASSIGN_OR_RETURN(
         Stmt * older, db.prepare("DELETE FROM kv WHERE id IN (SELECT o.id FROM kv AS n JOIN kv AS o "
                                  "ON o.key = n.key AND o.mod_revision < n.mod_revision "
-                                 "WHERE n.mod_revision BETWEEN ?1 AND ?2)"));
-    older->bind(1, step->from).bind(2, step->to);
+                                 "WHERE n.id >= ?1 AND n.id < ?2)"));
+    older->bind(1, mvcc::first_id(step->from)).bind(2, mvcc::first_id(step->to + 1));
     KEDGE_RETURN_IF_ERROR(older->run());
     std::int64_t deleted = sqlite3_changes(db.handle());
     // Tombstones below target are history only. One at exactly the target
     // stays until the next compaction (a watch may start there).
     KEDGE_ASSIGN_OR_RETURN(
-        Stmt * tombs, db.prepare("DELETE FROM kv WHERE mod_revision BETWEEN ?1 AND ?2 "
+        Stmt * tombs, db.prepare("DELETE FROM kv WHERE id >= ?1 AND id < ?2 "
                                  "AND mod_revision < ?3 AND create_revision = 0"));
-    tombs->bind(1, step->from - 1).bind(2, step->to).bind(3, step->target);
+    tombs->bind(1, mvcc::first_id(step->from - 1)).bind(2, mvcc::first_id(step->to + 1)).bind(3, step->target);
     KEDGE_RETURN_IF_ERROR(tombs->run());
     deleted += sqlite3_changes(db.handle());
     KEDGE_RETURN_IF_ERROR(mvcc::write_meta(db, "compacted_upto", step->to));
