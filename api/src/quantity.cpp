@@ -99,6 +99,26 @@ Result<Suffix> interpret(std::string_view s) {
   return invalid_argument(std::string(kSuffixWrong));
 }
 
+// upstream's ParseQuantity fast path, which caches the input string when it
+// is already canonical for its format (and then prints it back verbatim).
+bool keeps_text(const Parts& p, const Suffix& sfx) {
+  const std::string shifted = std::string(p.num) + std::string(p.denom);
+  if (sfx.format == Quantity::Format::kBinarySI) {
+    if (!p.denom.empty()) return false;
+    const long precision = 15 - static_cast<long>(p.num.size()) - static_cast<long>(static_cast<float>(sfx.exponent) * 3 / 10) - 1;
+    if (precision < 0) return false;
+    std::int64_t value = 0;
+    for (char c : shifted) value = value * 10 + (c - '0');
+    if (sfx.exponent >= 62 || value > (std::numeric_limits<std::int64_t>::max() >> sfx.exponent)) return false;
+    return sfx.exponent % 10 == 0 && (value & 0x07) != 0;
+  }
+  const long precision = 18 - static_cast<long>(shifted.size());
+  if (precision < 0) return false;
+  const long scale = sfx.exponent - static_cast<long>(p.denom.size());
+  if (scale < -9) return false;
+  return scale % 3 == 0 && !(shifted.size() >= 3 && shifted.ends_with("000")) && shifted[0] != '0';
+}
+
 I128 mul_sat(I128 a, I128 b) {
   if (a == 0 || b == 0) return 0;
   if (a > kSat / b) return kSat;
@@ -202,6 +222,68 @@ std::int64_t ceil_div_to_i64(I128 nano, I128 divisor) {
 
 }  // namespace
 
+Quantity Quantity::big_decimal(std::string digits, long exp, bool negative, Format format) {
+  std::size_t lead = digits.find_first_not_of('0');
+  digits.erase(0, lead == std::string::npos ? digits.size() : lead);
+  if (exp < -9) {
+    // Round up (away from zero) to a multiple of 1n, as upstream.
+    const std::size_t drop = static_cast<std::size_t>(-9 - exp);
+    bool nonzero = drop < digits.size() ? digits.find_first_not_of('0', digits.size() - drop) != std::string::npos : true;
+    digits.resize(digits.size() > drop ? digits.size() - drop : 0);
+    exp = -9;
+    if (nonzero) {
+      std::size_t i = digits.size();
+      while (i > 0 && digits[i - 1] == '9') digits[--i] = '0';
+      if (i == 0) {
+        digits.insert(digits.begin(), '1');
+      } else {
+        ++digits[i - 1];
+      }
+    }
+  }
+  while (!digits.empty() && digits.back() == '0') {
+    digits.pop_back();
+    ++exp;
+  }
+  Quantity q(0, format);
+  q.big_digits_ = std::move(digits);
+  q.big_exp_ = exp;
+  q.big_negative_ = negative;
+  return q;
+}
+
+int Quantity::sign() const {
+  if (!big_digits_.empty()) return big_negative_ ? -1 : 1;
+  return nano_ < 0 ? -1 : (nano_ > 0 ? 1 : 0);
+}
+
+int Quantity::compare(const Quantity& a, const Quantity& b) {
+  const int sa = a.sign();
+  const int sb = b.sign();
+  if (sa != sb) return sa < sb ? -1 : 1;
+  const bool ba = !a.big_digits_.empty();
+  const bool bb = !b.big_digits_.empty();
+  if (!ba && !bb) return a.nano_ < b.nano_ ? -1 : (a.nano_ > b.nano_ ? 1 : 0);
+  int mag = 0;  // |a| vs |b|; a big magnitude exceeds every normal one
+  if (ba && !bb) {
+    mag = 1;
+  } else if (!ba && bb) {
+    mag = -1;
+  } else {
+    const long la = static_cast<long>(a.big_digits_.size()) + a.big_exp_;
+    const long lb = static_cast<long>(b.big_digits_.size()) + b.big_exp_;
+    if (la != lb) {
+      mag = la < lb ? -1 : 1;
+    } else {
+      const std::size_t n = std::max(a.big_digits_.size(), b.big_digits_.size());
+      std::string da = a.big_digits_ + std::string(n - a.big_digits_.size(), '0');
+      std::string db = b.big_digits_ + std::string(n - b.big_digits_.size(), '0');
+      mag = da < db ? -1 : (da > db ? 1 : 0);
+    }
+  }
+  return sa < 0 ? -mag : mag;
+}
+
 Quantity::Nano Quantity::clamp(Nano n) {
   if (n > kMaxNano) return kMaxNano;
   if (n < -kMaxNano) return -kMaxNano;
@@ -217,11 +299,14 @@ Result<Quantity> Quantity::parse(std::string_view text) {
   I128 nano = 0;
   if (sfx.base == 10) {
     nano = scale_digits(digits, sfx.exponent - frac + 9);
+    if (nano > kMaxNano) return big_decimal(digits, sfx.exponent - frac, !p.positive, sfx.format);
   } else {
     nano = binary_nano(p.num, p.denom, static_cast<int>(sfx.exponent));
   }
   nano = std::min(nano, kMaxNano);
-  return Quantity(p.positive ? nano : -nano, sfx.format);
+  Quantity q(p.positive ? nano : -nano, sfx.format);
+  if (keeps_text(p, sfx)) q.text_ = std::string(text);
+  return q;
 }
 
 Result<Quantity> Quantity::from_json(const json::value& v) {
@@ -252,6 +337,22 @@ Quantity Quantity::from_milli(std::int64_t milli, Format format) {
 }
 
 std::string Quantity::to_string() const {
+  if (!text_.empty()) return text_;
+  if (!big_digits_.empty()) {
+    std::string mantissa = big_digits_;
+    long exponent = big_exp_;
+    while (exponent % 3 != 0) {
+      mantissa.push_back('0');
+      --exponent;
+    }
+    std::string out = (big_negative_ ? "-" : "") + mantissa;
+    if (format_ == Format::kDecimalSI) {
+      bool found = false;
+      std::string_view sfx = decimal_suffix(exponent, found);
+      if (found) return out + std::string(sfx);
+    }
+    return exponent == 0 ? out : out + "e" + std::to_string(exponent);
+  }
   if (nano_ == 0) return "0";
   Format f = format_;
   if (f == Format::kBinarySI) {
@@ -301,10 +402,26 @@ std::string Quantity::to_string() const {
   return out + "e" + std::to_string(exponent);
 }
 
-std::int64_t Quantity::value() const { return ceil_div_to_i64(nano_, kNanoPerUnit); }
-std::int64_t Quantity::milli_value() const { return ceil_div_to_i64(nano_, 1'000'000); }
+std::int64_t Quantity::value() const {
+  if (!big_digits_.empty()) return big_negative_ ? std::numeric_limits<std::int64_t>::min() : std::numeric_limits<std::int64_t>::max();
+  return ceil_div_to_i64(nano_, kNanoPerUnit);
+}
 
-Quantity Quantity::add(const Quantity& other) const { return Quantity(clamp(nano_ + other.nano_), format_); }
-Quantity Quantity::sub(const Quantity& other) const { return Quantity(clamp(nano_ - other.nano_), format_); }
+std::int64_t Quantity::milli_value() const {
+  if (!big_digits_.empty()) return big_negative_ ? std::numeric_limits<std::int64_t>::min() : std::numeric_limits<std::int64_t>::max();
+  return ceil_div_to_i64(nano_, 1'000'000);
+}
+
+Quantity::Nano Quantity::saturated_nano() const {
+  if (!big_digits_.empty()) return big_negative_ ? -kMaxNano : kMaxNano;
+  return nano_;
+}
+
+Quantity Quantity::add(const Quantity& other) const {
+  return Quantity(clamp(saturated_nano() + other.saturated_nano()), format_);
+}
+Quantity Quantity::sub(const Quantity& other) const {
+  return Quantity(clamp(saturated_nano() - other.saturated_nano()), format_);
+}
 
 }  // namespace kedge::api

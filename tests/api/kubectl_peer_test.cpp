@@ -9,6 +9,7 @@
 #include "kedge/api/json_util.h"
 #include "kedge/api/merge_patch.h"
 #include "kedge/api/meta.h"
+#include "kedge/api/quantity.h"
 #include "kedge/api/strategic_merge.h"
 #include "kedge/api/yaml.h"
 #include "kedge/testing/prereq.h"
@@ -214,6 +215,40 @@ spec:
                                  {.env = {{"HOME", dir.path().string()}, {"KUBECONFIG", (dir / "none").string()}}});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_FALSE(yaml_to_json(manifest).ok());
+}
+
+// Canonical quantity strings: `kubectl set resources --local` parses the
+// values with upstream's resource.Quantity and prints them back.
+TEST(KubectlPeerQuantity, SameCanonicalForm) {
+  const std::string kubectl = kedge::testing::find_binary("kubectl");
+  KEDGE_REQUIRE(!kubectl.empty(), "kubectl on PATH");
+  const std::vector<std::string> inputs = {
+      "0", "100m", "1", "1000", "1500", "0.5", ".5", "1.5", "1Gi", "1024Mi", "1536Mi", "1.5Gi", "0.5Ki", "1.0001Ki",
+      "100Ki", "1e3", "1.5e3", "1e-3", "1n", "1u", "0.1n", "1M", "1000k", "0.001k", "5G", "1.G", "-1", "-100m",
+      "-0.5Gi", "007", "12345678901234567890", "9223372036854775808", "1e100", "-1e30", "12345678901234567890.5",
+      "10000000000000000000000m", "18446744073709551616000", "100Ei", "8Ei", "1Ei", "1e-12", "123456789n", "0.000001",
+      "2048Ki", "3000Mi", "1.25", "250m", "64Mi", "0.25Gi", "1Ti", "1P", "1E", "+1", "1E3", "3Ki",
+      "8Gi", "0Mi", "-0", "00", "1e21", "+1.5", "-007m"};
+  std::string limits;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    limits += (i ? "," : "") + std::string("q.kedge.io/q") + std::to_string(i) + "=" + inputs[i];
+  }
+  kedge::testing::TempDir dir("kedge-api-kubectl");
+  { std::ofstream(dir / "obj.json") << R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"x"}]}})"; }
+  auto res = kedge::testing::run({kubectl, "set", "resources", "--local", "-f", (dir / "obj.json").string(), "-c", "a",
+                                  "--limits=" + limits, "-o", "json"},
+                                 {.env = {{"HOME", dir.path().string()}, {"KUBECONFIG", (dir / "none").string()}}});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  auto out = parse_json(res.out);
+  ASSERT_TRUE(out.ok()) << res.out;
+  const auto& got_limits = out->at("spec").at("containers").at(0).at("resources").at("limits").as_object();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const std::string key = "q.kedge.io/q" + std::to_string(i);
+    ASSERT_TRUE(got_limits.contains(key)) << key;
+    auto ours = Quantity::parse(inputs[i]);
+    ASSERT_TRUE(ours.ok()) << inputs[i];
+    EXPECT_EQ(ours->to_string(), got_limits.at(key).as_string()) << "input " << inputs[i];
+  }
 }
 
 // Patches upstream refuses are refused by kedge too.

@@ -38,7 +38,7 @@ const QCase kCases[] = {
     {"kibi_fraction_not_integral", "1.0001Ki", "1024102400u", 1024103},
     {"small_binary_is_decimal", "100Ki", "100Ki", 102400000},
     {"exponent", "1e3", "1e3", 1000000},
-    {"exponent_upper", "1E3", "1e3", 1000000},
+    {"exponent_upper_kept_as_upstream", "1E3", "1E3", 1000000},
     {"exponent_fraction", "1.5e3", "1500", 1500000},
     {"negative_exponent", "1e-3", "1e-3", 1},
     {"nano", "1n", "1n", 1},
@@ -48,14 +48,23 @@ const QCase kCases[] = {
     {"kilo_to_mega", "1000k", "1M", 1000000000},
     {"tiny_kilo", "0.001k", "1", 1000},
     {"giga", "5G", "5G", 5000000000000},
-    {"dot_suffix", "1.G", "1G", 1000000000000},
+    {"dot_suffix_kept_as_upstream", "1.G", "1.G", 1000000000000},
     {"negative", "-1", "-1", -1000},
     {"negative_milli", "-100m", "-100m", -100},
     {"negative_binary", "-0.5Gi", "-512Mi", -536870912000},
-    {"plus_sign", "+1", "1", 1000},
-    {"leading_zeros", "007", "7", 7000},
-    {"capped", "12345678901234567890", "9223372036854775807", kMax},
-    {"huge_exponent", "1e100", "9223372036854775807", kMax},
+    {"plus_sign_kept_as_upstream", "+1", "+1", 1000},
+    {"leading_zeros_kept_as_upstream", "007", "007", 7000},
+    {"decimal_beyond_int64_kept", "12345678901234567890", "12345678901234567890", kMax},
+    {"just_beyond_int64", "9223372036854775808", "9223372036854775808", kMax},
+    {"int64_max", "9223372036854775807", "9223372036854775807", kMax},
+    {"huge_exponent", "1e100", "10e99", kMax},
+    {"huge_negative", "-1e30", "-1e30", std::numeric_limits<std::int64_t>::min()},
+    {"huge_with_fraction", "12345678901234567890.5", "12345678901234567890500m", kMax},
+    {"huge_milli_to_exa", "10000000000000000000000m", "10E", kMax},
+    {"huge_kilo", "18446744073709551616000", "18446744073709551616k", kMax},
+    {"huge_fraction_rounds_up", "12345678901234567890.0000000001", "12345678901234567890000000001n", kMax},
+    {"huge_decimal_si_without_suffix", "1000000000000000000000", "1e21", kMax},
+    {"binary_capped", "100Ei", "9223372036854775807", kMax},
     {"tiny_exponent", "1e-100", "1e-9", 1},
     {"exa_binary", "8Ei", "9223372036854775807", kMax},
     {"one_exa_binary", "1Ei", "1Ei", kMax},
@@ -103,6 +112,7 @@ TEST(Quantity, CompareAndArithmetic) {
   EXPECT_GT(a, c);
   EXPECT_LT(*Quantity::parse("100m"), *Quantity::parse("0.2"));
   EXPECT_EQ(*Quantity::parse("500m"), *Quantity::parse("0.5"));
+  EXPECT_EQ(Quantity::parse("007")->add(Quantity()).to_string(), "7");  // arithmetic is canonical
   auto sum = Quantity::parse("250m")->add(*Quantity::parse("750m"));
   EXPECT_EQ(sum.to_string(), "1");
   auto mem = Quantity::parse("1Gi")->add(*Quantity::parse("512Mi"));
@@ -110,6 +120,18 @@ TEST(Quantity, CompareAndArithmetic) {
   EXPECT_EQ(Quantity::parse("1")->sub(*Quantity::parse("1500m")).to_string(), "-500m");
   EXPECT_EQ(Quantity::from_milli(2500).to_string(), "2500m");
   EXPECT_EQ(Quantity::from_int(2048, Quantity::Format::kBinarySI).to_string(), "2Ki");
+}
+
+TEST(Quantity, CompareHugeValues) {
+  auto q = [](const char* s) { return *Quantity::parse(s); };
+  EXPECT_GT(q("1e100"), q("1e99"));
+  EXPECT_GT(q("1e20"), q("9223372036854775807"));
+  EXPECT_LT(q("-1e20"), q("-9223372036854775807"));
+  EXPECT_LT(q("-1e30"), q("-1e20"));
+  EXPECT_EQ(q("10000000000000000000000m"), q("10E"));
+  EXPECT_EQ(q("1e21"), q("1000000000000000000000"));
+  EXPECT_LT(q("12345678901234567890"), q("12345678901234567890.5"));
+  EXPECT_EQ(q("1e30").add(q("1")).to_string(), "9223372036854775807");  // saturates
 }
 
 TEST(Quantity, ValueRoundsAwayFromZero) {

@@ -5,7 +5,8 @@
 //    G T P E (powers of 1000), or an exponent e/E<int> ("1e3");
 //  - precision: values are rounded up (away from zero) to a multiple of 1n,
 //    so "0.1n" becomes "1n" (asking for some resource gets some resource);
-//  - magnitude is capped at 2^63-1 units;
+//  - binary (Ki..Ei) magnitudes are capped at 2^63-1 units; decimal ones are
+//    kept exactly at any size ("1e100" stays "10e99", as upstream prints it);
 //  - the canonical string keeps the suffix family the value was written in:
 //    "1024Mi" -> "1Gi", "1000" -> "1k", "0.5" -> "500m", "1.5Gi" -> "1536Mi",
 //    "1e3" -> "1e3"; binary values below 1024 or with fractions fall back to
@@ -13,8 +14,12 @@
 //  - value()/milli_value() round away from zero, as upstream's Value()/MilliValue().
 // Parse errors carry upstream's messages ("quantities must match the regular
 // expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'").
-// Not mirrored: upstream echoes a few non-canonical inputs verbatim ("+1",
-// "1E3"); kedge always prints the canonical form.
+// Like upstream, an input that is already "canonical enough" is printed back
+// verbatim ("+1", "007", "1.G", "1E3" stay as written; "1000" becomes "1k");
+// arithmetic results are always canonical. Not mirrored: for a decimal-SI value whose
+// exponent has no suffix (above 10^18, e.g. "1000000000000000000000")
+// upstream prints the mantissa alone ("1", a different value); kedge prints
+// "1e21". Arithmetic (add/sub) on values beyond 2^63-1 units saturates.
 //
 // Thread-safety: a value type; copy freely.
 #pragma once
@@ -45,8 +50,8 @@ class Quantity {
   boost::json::value to_json() const { return boost::json::value(to_string()); }
 
   Format format() const { return format_; }
-  bool is_zero() const { return nano_ == 0; }
-  int sign() const { return nano_ < 0 ? -1 : (nano_ > 0 ? 1 : 0); }
+  bool is_zero() const { return big_digits_.empty() && nano_ == 0; }
+  int sign() const;
   // q and q*1000 as integers rounded away from zero; saturate at the int64 range.
   std::int64_t value() const;
   std::int64_t milli_value() const;
@@ -55,19 +60,32 @@ class Quantity {
   Quantity add(const Quantity& other) const;
   Quantity sub(const Quantity& other) const;
 
-  friend bool operator==(const Quantity& a, const Quantity& b) { return a.nano_ == b.nano_; }
+  // Compares values, whatever their formats ("1Gi" == "1073741824").
+  static int compare(const Quantity& a, const Quantity& b);
+  friend bool operator==(const Quantity& a, const Quantity& b) { return compare(a, b) == 0; }
   friend std::strong_ordering operator<=>(const Quantity& a, const Quantity& b) {
-    return a.nano_ < b.nano_ ? std::strong_ordering::less
-                             : (a.nano_ > b.nano_ ? std::strong_ordering::greater : std::strong_ordering::equal);
+    const int c = compare(a, b);
+    return c < 0 ? std::strong_ordering::less : (c > 0 ? std::strong_ordering::greater : std::strong_ordering::equal);
   }
 
  private:
   __extension__ using Nano = __int128;  // value * 10^9, exact
   Quantity(Nano nano, Format f) : nano_(nano), format_(f) {}
   static Nano clamp(Nano n);
+  static Quantity big_decimal(std::string digits, long exp, bool negative, Format format);
+  Nano saturated_nano() const;
 
-  Nano nano_ = 0;
+  Nano nano_ = 0;  // the value when big_digits_ is empty
   Format format_ = Format::kDecimalSI;
+  // Decimal magnitudes above 2^63-1 units, exactly:
+  // (big_negative_ ? -1 : 1) * big_digits_ * 10^big_exp_, digits without
+  // leading or trailing zeros.
+  std::string big_digits_;
+  long big_exp_ = 0;
+  bool big_negative_ = false;
+  // The input text when upstream would print it back unchanged (its cached
+  // string), else empty.
+  std::string text_;
 };
 
 }  // namespace kedge::api
