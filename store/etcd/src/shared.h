@@ -64,6 +64,30 @@ grpc::ServerUnaryReactor* run_unary(grpc::CallbackServerContext* ctx, Shared& sh
   return reactor;
 }
 
+// A unary RPC registered as raw bytes: the request is parsed on the pool, so
+// a malformed message gets etcd's answer (INTERNAL, "grpc: error
+// unmarshalling request") where gRPC C++'s typed callback handler would
+// answer UNIMPLEMENTED. `work(const Req&, Resp*)` returns grpc::Status.
+template <typename Req, typename Resp, typename Work>
+grpc::ServerUnaryReactor* run_raw_unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                        grpc::ByteBuffer* out, Shared& shared, Work work) {
+  auto* reactor = ctx->DefaultReactor();
+  shared.pool.post([reactor, out, request = grpc::ByteBuffer(*in), work = std::move(work)]() mutable {
+    Req req;
+    if (auto st = grpc::SerializationTraits<Req>::Deserialize(&request, &req); !st.ok()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                                   "grpc: error unmarshalling request: " + st.error_message()));
+      return;
+    }
+    Resp resp;
+    grpc::Status st = work(req, &resp);
+    bool own_buffer = false;
+    if (st.ok()) st = grpc::SerializationTraits<Resp>::Serialize(resp, out, &own_buffer);
+    reactor->Finish(st);
+  });
+  return reactor;
+}
+
 // Service factories (one file per service).
 std::unique_ptr<grpc::Service> make_kv_service(Shared& shared);
 std::unique_ptr<grpc::Service> make_watch_service(Shared& shared);

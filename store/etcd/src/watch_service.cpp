@@ -79,11 +79,11 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
     writing_ = false;
     queued_bytes_ -= static_cast<std::int64_t>(queue_.front().ByteSizeLong());
     queue_.pop_front();
-    if (!ok) {
-      finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream closed"));
-    } else if (pending_finish_) {
+    if (pending_finish_) {  // finish_locked() ran while this write was in flight
       Finish(*pending_finish_);
       pending_finish_.reset();
+    } else if (!ok) {
+      finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream closed"));
     } else if (!queue_.empty()) {
       start_write_locked();
     } else if (read_closed_) {
@@ -338,9 +338,10 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
   }
 
   // etcd's sendFragments: split only when asked, when the response is at
-  // least max-request-bytes and has more than one event.
+  // least etcd's watch limit (max-request-bytes plus its 512 KiB gRPC
+  // overhead allowance) and has more than one event.
   void enqueue_fragments_locked(etcdserverpb::WatchResponse resp) {
-    const auto limit = static_cast<std::size_t>(shared_.options.max_request_bytes);
+    const auto limit = static_cast<std::size_t>(shared_.options.max_request_bytes + 512 * 1024);
     if (resp.ByteSizeLong() < limit || resp.events_size() < 2) {
       enqueue_locked(std::move(resp));
       return;
