@@ -1,0 +1,193 @@
+// proxy_bench: time to program N services (5 endpoints each) from empty and
+// to apply a one-service change, with kedge's netlink batches and with
+// `nft -f` loading the same ruleset (upstream kube-proxy's approach), in one
+// run, inside a private network namespace (needs root).
+//
+//   proxy_bench [--services 1000,10000] [--repeat 3]
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kedge/netlink/reader.h"
+#include "kedge/proxy/ruleset.h"
+#include "kedge/proxy/syncer.h"
+
+using namespace kedge;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+proxy::ProxyState make_state(int n, int extra_endpoint_for_first = 0) {
+  proxy::ProxyState st;
+  for (int i = 0; i < n; ++i) {
+    proxy::Service s;
+    s.namespace_name = "bench";
+    s.name = "svc-" + std::to_string(i);
+    s.cluster_ips = {"10.43." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)};
+    s.ports = {proxy::ServicePort{"http", proxy::Protocol::kTcp, 80, 0}};
+    proxy::EndpointSlice sl;
+    sl.namespace_name = "bench";
+    sl.name = s.name + "-1";
+    sl.service_name = s.name;
+    sl.ports = {proxy::EndpointPort{"http", proxy::Protocol::kTcp, 8080}};
+    int eps = 5 + (i == 0 ? extra_endpoint_for_first : 0);
+    for (int e = 0; e < eps; ++e) {
+      int k = i * 8 + e;
+      proxy::Endpoint ep;
+      ep.addresses = {"10.42." + std::to_string(k / 250) + "." + std::to_string(k % 250 + 1)};
+      sl.endpoints.push_back(ep);
+    }
+    st.services[proxy::key_of(s)] = s;
+    st.slices[proxy::key_of(sl)] = sl;
+  }
+  return st;
+}
+
+int sh(const std::string& cmd, std::string* out = nullptr) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[65536];
+  std::string s;
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) s.append(buf, n);
+  int rc = pclose(p);
+  if (out) *out = std::move(s);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+long rss_kb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::strlen(field));
+  }
+  return -1;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Extracts the blocks of the named chains from `nft list table` output.
+std::string chain_block(const std::string& listing, const std::string& chain) {
+  auto at = listing.find("\tchain " + chain + " {");
+  if (at == std::string::npos) return {};
+  auto end = listing.find("\n\t}\n", at);
+  return listing.substr(at, end + 4 - at);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> sizes = {1000, 10000};
+  int repeat = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--services") {
+      sizes.clear();
+      std::stringstream ss(argv[i + 1]);
+      std::string tok;
+      while (std::getline(ss, tok, ',')) sizes.push_back(std::atoi(tok.c_str()));
+    } else if (a == "--repeat") {
+      repeat = std::atoi(argv[i + 1]);
+    }
+  }
+  if (unshare(CLONE_NEWNET) != 0) {
+    std::perror("unshare(CLONE_NEWNET) (run as root)");
+    return 1;
+  }
+  auto transport = netlink::open_netfilter_socket();
+  if (!transport.ok()) {
+    std::fprintf(stderr, "%s\n", transport.status().to_string().c_str());
+    return 1;
+  }
+  proxy::LayoutOptions layout;
+  layout.cluster_cidr = "10.42.0.0/16";
+  layout.node_ips = {"192.168.1.10"};
+  const netlink::Table table{netlink::Family::kIp, layout.table};
+
+  std::printf("| services | endpoints | kedge full sync ms (build + netlink) | nft -f full ms | speed-up | kedge 1-service change ms | nft -f change ms | speed-up | batch msgs | batch MB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int n : sizes) {
+    auto base = make_state(n);
+    auto changed = make_state(n, 1);
+    std::vector<double> kfull, nfull, kchange, nchange;
+    std::size_t msgs = 0, bytes = 0;
+    for (int r = 0; r < repeat; ++r) {
+      // kedge, from empty.
+      proxy::Syncer syncer(**transport);
+      (void)syncer.remove(table);
+      auto t0 = Clock::now();
+      auto built = proxy::build_ruleset(base, layout, netlink::Family::kIp);
+      auto rep = syncer.sync(built.ruleset, true);
+      kfull.push_back(ms_since(t0));
+      if (!rep.ok()) {
+        std::fprintf(stderr, "kedge sync failed: %s\n", rep.status().to_string().c_str());
+        return 1;
+      }
+      msgs = rep->messages;
+      bytes = rep->bytes;
+      // kedge, one service gains an endpoint.
+      t0 = Clock::now();
+      auto built2 = proxy::build_ruleset(changed, layout, netlink::Family::kIp);
+      std::fprintf(stderr, "n=%d build of the changed ruleset: %.1f ms\n", n, ms_since(t0));
+      auto rep2 = syncer.sync(built2.ruleset, false);
+      kchange.push_back(ms_since(t0));
+      if (!rep2.ok() || rep2->full) {
+        std::fprintf(stderr, "kedge partial sync failed\n");
+        return 1;
+      }
+      // The same change as nft text: the service chain rewritten, the new
+      // endpoint chain added (what an nft-based proxy sends).
+      std::string after;
+      sh("nft list table ip kedge-proxy", &after);
+      std::string svc_chain, new_ep;
+      for (const auto& c : built2.ruleset.chains) {
+        if (c.name.find("bench/svc-0/") == std::string::npos) continue;
+        if (c.name.rfind("service-", 0) == 0) svc_chain = c.name;
+        if (c.name.rfind("endpoint-", 0) == 0 && !built.ruleset.find_chain(c.name)) new_ep = c.name;
+      }
+      std::ofstream("/tmp/kedge-bench-change.nft")
+          << "flush chain ip kedge-proxy " << svc_chain << "\ntable ip kedge-proxy {\n"
+          << chain_block(after, svc_chain) << chain_block(after, new_ep) << "}\n";
+      // Back to the base state with kedge, then time nft applying the change.
+      auto rep3 = syncer.sync(built.ruleset, false);
+      if (!rep3.ok()) return 1;
+      sh("nft delete chain ip kedge-proxy " + new_ep + " 2>/dev/null");
+      t0 = Clock::now();
+      int rc = sh("nft -f /tmp/kedge-bench-change.nft 2>&1");
+      nchange.push_back(ms_since(t0));
+      if (rc != 0) std::fprintf(stderr, "nft -f change failed (rc %d)\n", rc);
+      // nft -f, from empty, the full ruleset as nft itself lists it.
+      std::string full;
+      sh("nft list table ip kedge-proxy", &full);
+      std::ofstream("/tmp/kedge-bench-full.nft") << full;
+      sh("nft delete table ip kedge-proxy");
+      t0 = Clock::now();
+      rc = sh("nft -f /tmp/kedge-bench-full.nft 2>&1");
+      nfull.push_back(ms_since(t0));
+      if (rc != 0) std::fprintf(stderr, "nft -f full failed (rc %d)\n", rc);
+      sh("nft delete table ip kedge-proxy");
+    }
+    double kf = median(kfull), nf = median(nfull), kc = median(kchange), nc = median(nchange);
+    std::printf("| %d | %d | %.1f | %.1f | %.1fx | %.2f | %.1f | %.0fx | %zu | %.1f |\n", n, n * 5, kf, nf, nf / kf, kc,
+                nc, nc / kc, msgs, bytes / 1e6);
+    std::fflush(stdout);
+  }
+  std::printf("\nbench process RSS after the runs: VmRSS %ld KiB, VmHWM (peak) %ld KiB\n", rss_kb("VmRSS:"),
+              rss_kb("VmHWM:"));
+  return 0;
+}
