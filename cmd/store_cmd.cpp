@@ -31,7 +31,7 @@ struct StoreOptions {
   std::string durability = "strict";
   std::int64_t max_request_bytes = 1572864;
   std::int64_t max_txn_ops = 128;
-  std::int64_t worker_threads = 64;
+  std::int64_t worker_threads = 256;
 };
 
 // A Go duration ("5m", "1h30m", "90s") or, as etcd accepts for periodic mode,
@@ -122,7 +122,7 @@ int run_store(std::span<const std::string> args) {
   set.add("durability", &o.durability, "strict (fsync per group commit) | relaxed (survives kill -9, not power loss)");
   set.add("max-request-bytes", &o.max_request_bytes, "largest write request accepted");
   set.add("max-txn-ops", &o.max_txn_ops, "most operations in one txn");
-  set.add("worker-threads", &o.worker_threads, "threads running blocking store calls");
+  set.add("worker-threads", &o.worker_threads, "most threads running blocking store calls (grows on demand)");
   if (int rc = parse_or_exit(set, common, args); rc >= 0) return rc;
   auto log = log::logger("store");
 

@@ -111,7 +111,7 @@ Result<std::shared_ptr<grpc::ServerCredentials>> tls_credentials(const EtcdTlsOp
 struct EtcdServer::Impl {
   Impl(Store& s, EtcdServerOptions o)
       : options(std::move(o)),
-        pool(options.worker_threads),
+        pool(4, options.worker_threads),
         shared{.store = s,
                .pool = pool,
                .options = options,

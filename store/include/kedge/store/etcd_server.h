@@ -48,9 +48,10 @@ struct EtcdServerOptions {
   // plus 512 KiB of framing allowance, as etcd does.
   std::int64_t max_request_bytes = 1572864;
   std::int64_t max_txn_ops = 128;  // etcd's --max-txn-ops
-  // Threads that run blocking Store calls. Concurrent writes beyond this wait
-  // in a queue; group commit batches at most this many writes per fsync.
-  int worker_threads = 64;
+  // Most threads running blocking Store calls (the pool starts with 4 and
+  // grows while every thread is busy). Concurrent writes beyond this wait in
+  // a queue, so one group commit carries at most this many client writes.
+  int worker_threads = 256;
   // How often watches created with progress_notify get an empty response (etcd: 10 min).
   std::chrono::milliseconds progress_notify_interval = std::chrono::minutes(10);
   // Queued watch responses per stream beyond which the stream is ended with
