@@ -46,7 +46,8 @@ proxy::ProxyState make_state(int n, int extra_endpoint_for_first = 0) {
     for (int e = 0; e < eps; ++e) {
       int k = i * 8 + e;
       proxy::Endpoint ep;
-      ep.addresses = {"10.42." + std::to_string(k / 250) + "." + std::to_string(k % 250 + 1)};
+      ep.addresses = {"10." + std::to_string(42 + k / 62500) + "." + std::to_string((k / 250) % 250) + "." +
+                      std::to_string(k % 250 + 1)};
       sl.endpoints.push_back(ep);
     }
     st.services[proxy::key_of(s)] = s;

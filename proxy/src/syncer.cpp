@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "kedge/netlink/reader.h"
 
@@ -20,6 +22,26 @@ void add_rules(Batch& b, const netlink::Table& t, const Chain& c) {
   for (const auto& r : c.rules) b.add_rule(t, c.name, r);
 }
 
+// Name indexes: rulesets hold tens of thousands of chains, so lookups by
+// name must not be linear scans.
+struct Index {
+  explicit Index(const Ruleset& rs) {
+    chains.reserve(rs.chains.size());
+    for (const auto& c : rs.chains) chains.emplace(c.name, &c);
+    for (const auto& s : rs.sets) sets.emplace(s.name, &s);
+  }
+  const Chain* chain(const std::string& name) const {
+    auto it = chains.find(name);
+    return it == chains.end() ? nullptr : it->second;
+  }
+  const Set* set(const std::string& name) const {
+    auto it = sets.find(name);
+    return it == sets.end() ? nullptr : it->second;
+  }
+  std::unordered_map<std::string_view, const Chain*> chains;
+  std::unordered_map<std::string_view, const Set*> sets;
+};
+
 // Elements keyed by their key bytes (sets hold each key once).
 std::map<netlink::Bytes, const Element*> by_key(const Set& s) {
   std::map<netlink::Bytes, const Element*> m;
@@ -31,6 +53,7 @@ std::map<netlink::Bytes, const Element*> by_key(const Set& s) {
 
 void plan_full(const std::optional<Ruleset>& existing, const Ruleset& desired, Batch& b) {
   const auto& t = desired.table;
+  const Index want(desired);
   b.add_table(t);
   // 1. Every desired chain exists (creation is idempotent), then every chain
   //    we own is emptied: after this nothing references any chain or set.
@@ -50,8 +73,8 @@ void plan_full(const std::optional<Ruleset>& existing, const Ruleset& desired, B
   std::set<std::string> kept;
   if (existing) {
     for (const auto& s : existing->sets) {
-      const Set* want = desired.find_set(s.name);
-      if (want == nullptr || !want->same_definition(s)) b.delete_set(t, s.name);
+      const Set* w = want.set(s.name);
+      if (w == nullptr || !w->same_definition(s)) b.delete_set(t, s.name);
       else kept.insert(s.name);
     }
   }
@@ -65,50 +88,51 @@ void plan_full(const std::optional<Ruleset>& existing, const Ruleset& desired, B
   for (const auto& c : desired.chains) add_rules(b, t, c);
   if (existing) {
     for (const auto& c : existing->chains) {
-      if (desired.find_chain(c.name) == nullptr) b.delete_chain(t, c.name);
+      if (want.chain(c.name) == nullptr) b.delete_chain(t, c.name);
     }
   }
 }
 
 void plan_partial(const Ruleset& last, const Ruleset& desired, Batch& b) {
   const auto& t = desired.table;
+  const Index before(last), want(desired);
   // New sets and chains first: new rules and elements may refer to them.
   for (const auto& s : desired.sets) {
-    const Set* old = last.find_set(s.name);
+    const Set* old = before.set(s.name);
     if (old == nullptr || !old->same_definition(s)) {
       if (old != nullptr) continue;  // handled below (definition change)
       b.add_set(t, Set{s.name, s.flags, s.key_type, s.key_len, s.data_type, s.data_len, s.timeout_ms, s.size, {}});
     }
   }
   for (const auto& c : desired.chains) {
-    if (last.find_chain(c.name) == nullptr) b.add_chain(t, Chain{c.name, c.hook, {}});
+    if (before.chain(c.name) == nullptr) b.add_chain(t, Chain{c.name, c.hook, {}});
   }
   // Element deltas: removals (which may point at chains about to go) before
   // additions; a changed value is a removal plus an addition.
   for (const auto& s : desired.sets) {
     if (s.is_dynamic()) continue;
-    const Set* old = last.find_set(s.name);
+    const Set* old = before.set(s.name);
     if (old == nullptr) {
       b.add_elements(t, s.name, s.elements);
       continue;
     }
-    auto before = by_key(*old);
-    auto after = by_key(s);
+    auto old_keys = by_key(*old);
+    auto new_keys = by_key(s);
     std::vector<Element> del, add;
-    for (const auto& [k, e] : before) {
-      auto it = after.find(k);
-      if (it == after.end() || !(*it->second == *e)) del.push_back(*e);
+    for (const auto& [k, e] : old_keys) {
+      auto it = new_keys.find(k);
+      if (it == new_keys.end() || !(*it->second == *e)) del.push_back(*e);
     }
-    for (const auto& [k, e] : after) {
-      auto it = before.find(k);
-      if (it == before.end() || !(*it->second == *e)) add.push_back(*e);
+    for (const auto& [k, e] : new_keys) {
+      auto it = old_keys.find(k);
+      if (it == old_keys.end() || !(*it->second == *e)) add.push_back(*e);
     }
     if (!del.empty()) b.delete_elements(t, s.name, del);
     if (!add.empty()) b.add_elements(t, s.name, add);
   }
   // Changed and new chains get their rules.
   for (const auto& c : desired.chains) {
-    const Chain* old = last.find_chain(c.name);
+    const Chain* old = before.chain(c.name);
     if (old != nullptr && old->rules == c.rules) continue;
     if (old != nullptr) b.flush_chain(t, c.name);
     add_rules(b, t, c);
@@ -117,12 +141,12 @@ void plan_partial(const Ruleset& last, const Ruleset& desired, Batch& b) {
   // each other), then removed sets (only those chains used them).
   std::vector<std::string> gone;
   for (const auto& c : last.chains) {
-    if (desired.find_chain(c.name) == nullptr) gone.push_back(c.name);
+    if (want.chain(c.name) == nullptr) gone.push_back(c.name);
   }
   for (const auto& name : gone) b.flush_chain(t, name);
   for (const auto& name : gone) b.delete_chain(t, name);
   for (const auto& s : last.sets) {
-    if (desired.find_set(s.name) == nullptr) b.delete_set(t, s.name);
+    if (want.set(s.name) == nullptr) b.delete_set(t, s.name);
   }
 }
 
@@ -132,8 +156,9 @@ Result<SyncReport> Syncer::sync(const Ruleset& desired, bool full) {
   bool do_full = full || it == last_.end();
   // A set whose definition changed needs the full path (delete + create).
   if (!do_full) {
+    const Index before(it->second);
     for (const auto& s : desired.sets) {
-      const Set* old = it->second.find_set(s.name);
+      const Set* old = before.set(s.name);
       if (old != nullptr && !old->same_definition(s)) do_full = true;
     }
   }
