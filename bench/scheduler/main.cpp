@@ -252,6 +252,7 @@ int main(int argc, char** argv) {
   latencies.reserve(parsed.size());
   int scheduled = 0, unschedulable = 0;
   std::map<std::string, int> first_failures;
+  std::map<std::string, std::pair<double, int>> per_kind;  // tier label -> (total us, pods)
   long evaluated = 0;
   auto t2 = Clock::now();
   double cpu2 = cpu_seconds();
@@ -271,7 +272,12 @@ int main(int argc, char** argv) {
       }
     }
     evaluated += r.nodes_evaluated;
-    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+    double us = std::chrono::duration<double, std::micro>(Clock::now() - s).count();
+    latencies.push_back(us);
+    auto tier = qp->pod->labels.find("tier");
+    auto& k = per_kind[tier != qp->pod->labels.end() ? std::string(tier->value().as_string()) : "?"];
+    k.first += us;
+    ++k.second;
   }
   auto t3 = Clock::now();
   double cpu3 = cpu_seconds();
@@ -288,6 +294,9 @@ int main(int argc, char** argv) {
   std::printf("latency per pod: p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us; avg nodes evaluated %.0f\n", pct(0.5),
               pct(0.9), pct(0.99), latencies.empty() ? 0.0 : latencies.back(),
               static_cast<double>(evaluated) / std::max<std::size_t>(1, latencies.size()));
+  std::printf("mean latency by constraint kind:");
+  for (const auto& [kind, v] : per_kind) std::printf(" %s %.0f us (%d pods);", kind.c_str(), v.first / v.second, v.second);
+  std::printf("\n");
   std::printf("thread handoff round trip (median): %.1f us\n", handoff_round_trip_us());
   std::printf("rss: start %ld KiB, now %ld KiB, peak %ld KiB\n", rss_start, rss_kib("VmRSS:"), rss_kib("VmHWM:"));
   return 0;

@@ -1,5 +1,6 @@
 // The whole cycle: choice, tie-breaking, the FitError message, and a pod that
 // fits nowhere until the cache frees room.
+#include <algorithm>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -248,6 +249,73 @@ TEST(Scheduler, NodeLabelChangesMoveExistingPodsTopology) {
   auto gone = k.verdicts({.labels = {{"app", "web"}}});
   EXPECT_EQ(gone["n1"], "");
   EXPECT_EQ(gone["n2"], "");
+}
+
+}  // namespace
+}  // namespace kedge::scheduler
+
+namespace kedge::scheduler {
+namespace {
+
+// Invariants over a random mixed workload on a small cluster (every node is
+// evaluated below 100 nodes): the chosen node passes every filter and has the
+// best total score; "unschedulable" means no node passes.
+TEST(Scheduler, RandomWorkloadPlacementsAreFeasibleAndBestScored) {
+  testing::Cluster k({.seed = 3});
+  const char* zones[] = {"a", "b", "c"};
+  for (int i = 0; i < 30; ++i) {
+    std::string taints = i % 6 == 0 ? R"([{"key":"dedicated","value":"edge","effect":"NoSchedule"}])"
+                                    : (i % 5 == 0 ? R"([{"key":"spot","effect":"PreferNoSchedule"}])" : "[]");
+    k.add_node("n" + std::to_string(i), {.cpu = std::to_string(2 + i % 3), .memory = std::to_string(4 + i % 4) + "Gi",
+                                         .labels = {{"zone", zones[i % 3]}, {"disk", i % 2 ? "ssd" : "hdd"}}, .taints = taints});
+  }
+  std::uint64_t rng = 12345;
+  auto next = [&] { return (rng = rng * 6364136223846793005ULL + 1442695040888963407ULL) >> 33; };
+  int scheduled = 0, unschedulable = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string app = "app" + std::to_string(next() % 8);
+    std::string spec;
+    switch (next() % 6) {
+      case 0: spec = R"({"nodeSelector":{"disk":"ssd"}})"; break;
+      case 1: spec = R"({"tolerations":[{"key":"dedicated","operator":"Exists"}]})"; break;
+      case 2:
+        spec = R"({"affinity":{"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[{"labelSelector":{"matchLabels":{"app":")" +
+               app + R"("}},"topologyKey":"kubernetes.io/hostname"}]}}})";
+        break;
+      case 3:
+        spec = R"({"topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchLabels":{"app":")" +
+               app + R"("}}},{"maxSkew":2,"topologyKey":"kubernetes.io/hostname","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app":")" + app + R"("}}}]})";
+        break;
+      case 4:
+        spec = R"({"affinity":{"podAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":30,"podAffinityTerm":{"labelSelector":{"matchLabels":{"app":")" +
+               app + R"("}},"topologyKey":"zone"}}]}}})";
+        break;
+      default: spec = "{}";
+    }
+    testing::PodOpts opts{.cpu = std::to_string(100 + 100 * (next() % 8)) + "m", .memory = std::to_string(256 * (1 + next() % 4)) + "Mi",
+                          .labels = {{"app", app}}, .spec = spec};
+    auto p = testing::pod("p" + std::to_string(i), opts);
+    ASSERT_TRUE(p);
+    auto evals = k.scheduler().evaluate(*p);
+    auto r = k.scheduler().schedule(*p);
+    std::int64_t best = -1;
+    for (const auto& ev : evals) {
+      if (ev.feasible) best = std::max(best, ev.total);
+    }
+    if (!r.scheduled()) {
+      EXPECT_EQ(best, -1) << "unschedulable but a node was feasible: " << r.message;
+      ++unschedulable;
+      continue;
+    }
+    auto chosen = std::find_if(evals.begin(), evals.end(), [&](const NodeEvaluation& ev) { return ev.node == r.node; });
+    ASSERT_NE(chosen, evals.end());
+    EXPECT_TRUE(chosen->feasible) << r.node;
+    EXPECT_EQ(chosen->total, best) << r.node;
+    ASSERT_TRUE(k.cache().assume_pod(p, r.node).ok());
+    ++scheduled;
+  }
+  EXPECT_GT(scheduled, 100);
+  EXPECT_GT(unschedulable, 0) << "the cluster should fill up";
 }
 
 }  // namespace
