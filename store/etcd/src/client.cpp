@@ -253,7 +253,7 @@ Result<CompactResponse> EtcdStore::compact(Revision revision, bool physical) {
   req.set_physical(physical);
   etcdserverpb::CompactionResponse resp;
   KEDGE_RETURN_IF_ERROR(
-      impl_->call([&](Endpoint& e, grpc::ClientContext& ctx) { return e.kv->Compact(&ctx, req, &resp); }, true));
+      impl_->call([&](Endpoint& e, grpc::ClientContext& ctx) { return e.kv->Compact(&ctx, req, &resp); }, false));
   return CompactResponse{.revision = resp.header().revision()};
 }
 
