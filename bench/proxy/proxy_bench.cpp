@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
       sh("nft delete table ip kedge-proxy");
     }
     double kf = median(kfull), nf = median(nfull), kc = median(kchange), nc = median(nchange);
-    std::printf("| %d | %d | %.1f | %.1f | %.1fx | %.2f | %.1f | %.0fx | %zu | %.1f |\n", n, n * 5, kf, nf, nf / kf, kc,
+    std::printf("| %d | %d | %.1f | %.1f | %.1fx | %.2f | %.1f | %.1fx | %zu | %.1f |\n", n, n * 5, kf, nf, nf / kf, kc,
                 nc, nc / kc, msgs, bytes / 1e6);
     std::fflush(stdout);
   }
