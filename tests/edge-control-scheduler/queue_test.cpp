@@ -115,6 +115,22 @@ TEST_F(QueueTest, ParkedPodsAreRetriedAfterFiveMinutes) {
   EXPECT_TRUE(queue_.pop());
 }
 
+TEST_F(QueueTest, ParkedPodsTimeOutOldestFirst) {
+  queue_.add(pod("first"));
+  fail();
+  now_ += 2min;
+  queue_.add(pod("second"));
+  fail();
+  now_ += 3min;  // first parked 5 min ago, second 3 min ago
+  auto qp = queue_.pop();
+  ASSERT_TRUE(qp);
+  EXPECT_EQ(qp->pod->name, "first");
+  EXPECT_FALSE(queue_.pop());
+  EXPECT_EQ(*queue_.next_wakeup(), SteadyTime{} + 7min);
+  now_ += 2min;
+  ASSERT_TRUE(queue_.pop());
+}
+
 TEST_F(QueueTest, UpdatesAndRemovals) {
   queue_.add(pod("p"));
   fail();

@@ -46,7 +46,10 @@ void SchedulingQueue::unlink(Entry& e) {
   switch (e.where) {
     case Where::kActive: active_.erase(e.active_key); break;
     case Where::kBackoff: backoff_.erase(e.backoff_key); break;
-    case Where::kUnschedulable: unschedulable_.erase(e.qp.pod->key()); break;
+    case Where::kUnschedulable:
+      unschedulable_.erase(e.qp.pod->key());
+      parked_.erase({e.parked_since, e.qp.pod->key()});
+      break;
     case Where::kInFlight: break;
   }
 }
@@ -108,11 +111,9 @@ void SchedulingQueue::flush(SteadyTime t) {
     Entry& e = entries_.at(backoff_.begin()->second);
     to_active(e);
   }
-  std::vector<std::string> stale;
-  for (const auto& [key, since] : unschedulable_) {
-    if (t - since >= options_.max_unschedulable) stale.push_back(key);
+  while (!parked_.empty() && t - parked_.begin()->first >= options_.max_unschedulable) {
+    to_backoff_or_active(entries_.at(parked_.begin()->second));
   }
-  for (const auto& key : stale) to_backoff_or_active(entries_.at(key));
 }
 
 std::optional<QueuedPod> SchedulingQueue::pop() {
@@ -141,7 +142,9 @@ void SchedulingQueue::add_unschedulable(QueuedPod qp, const ScheduleResult& resu
     return;
   }
   e.where = Where::kUnschedulable;
-  unschedulable_.emplace(qp.pod->key(), e.qp.timestamp);
+  e.parked_since = e.qp.timestamp;
+  unschedulable_.emplace(qp.pod->key(), e.parked_since);
+  parked_.emplace(e.parked_since, qp.pod->key());
 }
 
 void SchedulingQueue::add_backoff(QueuedPod qp) {
@@ -169,8 +172,8 @@ std::optional<SteadyTime> SchedulingQueue::next_wakeup() const {
   if (!active_.empty()) return now();
   std::optional<SteadyTime> t;
   if (!backoff_.empty()) t = backoff_.begin()->first.first;
-  for (const auto& [key, since] : unschedulable_) {
-    SteadyTime due = since + options_.max_unschedulable;
+  if (!parked_.empty()) {
+    SteadyTime due = parked_.begin()->first + options_.max_unschedulable;
     if (!t || due < *t) t = due;
   }
   return t;

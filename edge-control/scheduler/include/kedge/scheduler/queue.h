@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -114,6 +115,7 @@ class SchedulingQueue {
     std::uint64_t seq = 0;  // insertion order, breaks ties
     ActiveKey active_key;
     BackoffKey backoff_key;
+    SteadyTime parked_since;  // when it became unschedulable
   };
 
   SteadyTime now() const { return options_.now(); }
@@ -132,6 +134,7 @@ class SchedulingQueue {
   std::map<ActiveKey, std::string> active_;
   std::map<BackoffKey, std::string> backoff_;
   std::map<std::string, SteadyTime> unschedulable_;  // key -> parked since
+  std::set<std::pair<SteadyTime, std::string>> parked_;  // the same, oldest first
 };
 
 }  // namespace kedge::scheduler
