@@ -127,7 +127,10 @@ class DeploymentTest : public ::testing::Test {
 };
 
 TEST_F(DeploymentTest, CreatesReplicaSetAndReportsCompletion) {
-  t_.put(deployments_resource(), make_deployment(3, R"({"type":"RollingUpdate"})"));
+  json::value d = make_deployment(3, R"({"type":"RollingUpdate"})");
+  api::set_annotation(d, "kubernetes.io/change-cause", "first release");
+  api::set_annotation(d, "kubectl.kubernetes.io/last-applied-configuration", "{}");
+  t_.put(deployments_resource(), d);
   settle();
   auto rss = replicasets();
   ASSERT_EQ(rss.size(), 1u);
@@ -136,6 +139,9 @@ TEST_F(DeploymentTest, CreatesReplicaSetAndReportsCompletion) {
   EXPECT_EQ(api::get_name(*rss[0]), "web-" + *hash);
   EXPECT_EQ(api::get_annotation(*rss[0], "deployment.kubernetes.io/revision"), "1");
   EXPECT_EQ(api::get_annotation(*deployment(), "deployment.kubernetes.io/revision"), "1");
+  // What `kubectl rollout history` prints as CHANGE-CAUSE.
+  EXPECT_EQ(api::get_annotation(*rss[0], "kubernetes.io/change-cause"), "first release");
+  EXPECT_FALSE(api::get_annotation(*rss[0], "kubectl.kubernetes.io/last-applied-configuration"));
   auto ref = api::get_controller_ref(*rss[0]);
   ASSERT_TRUE(ref);
   EXPECT_EQ(ref->kind, "Deployment");

@@ -109,6 +109,21 @@ json::value new_replicaset(const json::value& d, int replicas, const std::string
       if (v.is_string()) api::set_label(rs, k, v.as_string());
     }
   }
+  // The Deployment's annotations travel with the template's ReplicaSet, so
+  // `kubectl rollout history` shows each revision's change-cause; kubectl's
+  // own bookkeeping and the controller's are not copied (as upstream).
+  if (const auto* annotations = api::get_annotations(d)) {
+    for (const auto& [k, v] : *annotations) {
+      static constexpr std::string_view kSkip[] = {"kubectl.kubernetes.io/last-applied-configuration",
+                                                   "deprecated.deployment.rollback.to",
+                                                   kRevisionAnnotation,
+                                                   "deployment.kubernetes.io/revision-history",
+                                                   kDesiredReplicasAnnotation,
+                                                   kMaxReplicasAnnotation};
+      if (std::find(std::begin(kSkip), std::end(kSkip), std::string_view(k)) != std::end(kSkip)) continue;
+      if (v.is_string()) api::set_annotation(rs, k, v.as_string());
+    }
+  }
   api::set_annotation(rs, kRevisionAnnotation, revision);
   const int desired = static_cast<int>(int_at(d, "spec", "replicas", 1));
   int max_total = desired;
