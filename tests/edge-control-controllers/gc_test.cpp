@@ -2,6 +2,9 @@
 // `kubectl delete deployment --cascade=background|foreground|orphan` leaves.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <thread>
+
 #include <boost/json.hpp>
 
 #include "fake_transport.h"
@@ -99,6 +102,51 @@ TEST_F(GcTest, DanglingReferenceAmongLiveOnesIsDroppedNotDeleted) {
   auto after = t_.get(pods_resource(), "ns", api::get_name(*pod));
   ASSERT_TRUE(after);
   EXPECT_EQ(api::get_owner_references(*after).size(), 1u);
+}
+
+}  // namespace
+}  // namespace kedge::controllers
+
+namespace kedge::controllers {
+namespace {
+
+// The same controllers on their own worker threads (run/stop), as
+// kedge-controllers runs them: no test-driven stepping.
+TEST(ControllersThreaded, DeploymentConvergesAndScalesWithWorkers) {
+  FakeTransport t;
+  ReplicaSetController rs(t);
+  DeploymentController d(t);
+  GarbageCollector gc(t);
+  rs.register_watches();
+  d.register_watches();
+  gc.register_watches();
+  rs.run(2);
+  d.run(2);
+  gc.run(1);
+  json::value dep = json::parse(R"({
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "ns", "generation": 1},
+    "spec": {"replicas": 5, "selector": {"matchLabels": {"app": "web"}},
+             "template": {"metadata": {"labels": {"app": "web"}},
+                          "spec": {"containers": [{"name": "c", "image": "v1"}]}}}})");
+  t.put(deployments_resource(), dep);
+  auto wait_for = [](const std::function<bool()>& cond) {
+    for (int i = 0; i < 1000; ++i) {
+      if (cond()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_for([&] { return t.list(pods_resource(), "ns").size() == 5; }));
+  ASSERT_TRUE(t.patch(deployments_resource(), "ns", "web", json::parse(R"({"spec":{"replicas":2}})")).ok());
+  EXPECT_TRUE(wait_for([&] { return t.list(pods_resource(), "ns").size() == 2; }));
+  ASSERT_TRUE(t.remove(deployments_resource(), "ns", "web", DeleteOptions{.propagation_policy = "Background"}).ok());
+  EXPECT_TRUE(wait_for([&] {
+    return t.list(pods_resource(), "ns").empty() && t.list(replicasets_resource(), "ns").empty();
+  }));
+  gc.stop();
+  d.stop();
+  rs.stop();
 }
 
 }  // namespace
