@@ -1,0 +1,49 @@
+// ApiServer: edge-control's Kubernetes API endpoint — certificates, the
+// admin kubeconfig, the HTTPS server and the API handler wired together.
+//
+// Thread-safety: start() and stop() from one thread (main). Threads are
+// those of HttpServer (io + workers) plus the store's own.
+// Ownership: borrows the Store, which must outlive the ApiServer.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kedge/base/status.h"
+#include "kedge/control/http_server.h"
+#include "kedge/store/kv.h"
+
+namespace kedge::control {
+
+struct ApiServerOptions {
+  std::filesystem::path data_dir;              // TLS material under <data_dir>/server/tls
+  std::filesystem::path kubeconfig_path;       // admin kubeconfig (mode 0600); empty = none
+  std::vector<std::string> tls_sans;           // extra serving certificate SANs
+  store::Store* store = nullptr;               // required
+  HttpServerOptions http;                      // bind address, port, limits (TLS paths are filled in)
+  std::size_t watch_cache_capacity = 1024;
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiServerOptions options);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Certificates, kubeconfig, default namespaces, watch caches, listener.
+  Status start();
+  int port() const;
+  const std::filesystem::path& kubeconfig_path() const;
+  // Drains and stops (see HttpServer::stop). Idempotent.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kedge::control

@@ -1,0 +1,77 @@
+// Transport-neutral HTTP request/response values for the API handlers.
+//
+// The Beast/OpenSSL server (src/http_server.cpp) turns wire requests into
+// these values and back, so every handler can be unit-tested without sockets
+// and no Beast header leaks out of edge-control's sources.
+//
+// Thread-safety: plain values. A StreamSink is called from any thread; see its
+// contract.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kedge::control {
+
+// Who sent the request, from the verified client certificate.
+struct UserInfo {
+  std::string name;                 // certificate CN
+  std::vector<std::string> groups;  // certificate O values + system:authenticated
+  bool authenticated = false;
+};
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // percent-decoded path without the query
+  // Query parameters in order, percent-decoded; repeated keys kept.
+  std::vector<std::pair<std::string, std::string>> query;
+  std::map<std::string, std::string> headers;  // keys lower-case
+  std::string body;
+  UserInfo user;
+
+  // First value of query parameter `key`, if present.
+  std::optional<std::string> param(std::string_view key) const;
+  std::string param_or(std::string_view key, std::string fallback) const;
+  std::string header(std::string_view lower_name) const;
+};
+
+// Where a streaming response (watch) writes its chunks. Thread-safe: the
+// source may call from any thread. write() returns false once the client is
+// gone; the source should then stop and release the sink.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  virtual bool write(std::string chunk) = 0;
+  virtual void close() = 0;  // ends the response (last chunk)
+};
+
+// A long-lived response body producer. start() is called once, on a worker
+// thread, after the headers were sent; cancel() when the client disconnects
+// or the server stops (may race with the source's own end; must be idempotent).
+class StreamSource {
+ public:
+  virtual ~StreamSource() = default;
+  virtual void start(std::shared_ptr<StreamSink> sink) = 0;
+  virtual void cancel() = 0;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is streamed with chunked encoding and `body` is ignored.
+  std::shared_ptr<StreamSource> stream;
+};
+
+// Splits "a=b&c=%20d" into decoded pairs ('+' is a space, as Go's url.ParseQuery).
+std::vector<std::pair<std::string, std::string>> parse_query(std::string_view query);
+std::string percent_decode(std::string_view in, bool plus_is_space);
+
+}  // namespace kedge::control

@@ -1,0 +1,78 @@
+#include "kedge/control/api_server.h"
+
+#include "kedge/base/log.h"
+#include "kedge/control/api_handler.h"
+#include "kedge/control/pki.h"
+
+namespace kedge::control {
+
+struct ApiServer::Impl {
+  ApiServerOptions options;
+  std::unique_ptr<ApiHandler> handler;
+  std::unique_ptr<HttpServer> http;
+  bool stopped = false;
+};
+
+ApiServer::ApiServer(ApiServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+ApiServer::~ApiServer() { stop(); }
+
+Status ApiServer::start() {
+  auto& o = impl_->options;
+  if (o.store == nullptr) return invalid_argument("ApiServer needs a store");
+  auto logger = log::logger("apiserver");
+  auto pki_options = default_pki_options(o.data_dir / "server" / "tls", o.tls_sans);
+  if (o.http.bind_address != "0.0.0.0" && o.http.bind_address != "::") {
+    pki_options.ip_addresses.push_back(o.http.bind_address);
+  }
+  KEDGE_ASSIGN_OR_RETURN(PkiFiles pki, ensure_pki(pki_options));
+  o.http.cert_file = pki.server_cert;
+  o.http.key_file = pki.server_key;
+  o.http.client_ca_file = pki.ca_cert;
+
+  // The handler needs the server's worker pool and timers; the server needs
+  // the handler: the lambdas below reach the server through impl_.
+  Impl* impl = impl_.get();
+  impl->http = std::make_unique<HttpServer>(
+      o.http, [impl](const HttpRequest& r) { return impl->handler->handle(r); },
+      [impl](std::string_view verb, int code) {
+        if (impl->handler) impl->handler->count_request(verb, code);
+      });
+  std::string host = o.http.bind_address == "0.0.0.0" || o.http.bind_address == "::"
+                         ? "127.0.0.1"
+                         : o.http.bind_address;
+  std::string host_url = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  ApiHandlerOptions ho{
+      .store = o.store,
+      .server_address = host_url + ":" + std::to_string(o.http.port),
+      .watch_cache_capacity = o.watch_cache_capacity,
+      .post = [impl](std::function<void()> fn) { impl->http->post_work(std::move(fn)); },
+      .schedule = [impl](std::chrono::milliseconds d, std::function<void()> fn) {
+        impl->http->schedule(d, std::move(fn));
+      }};
+  impl->handler = std::make_unique<ApiHandler>(std::move(ho));
+  // Bootstrap and watch caches first, so the first request finds them.
+  KEDGE_RETURN_IF_ERROR(impl->handler->start());
+  KEDGE_RETURN_IF_ERROR(impl->http->start());
+  if (!o.kubeconfig_path.empty()) {
+    KEDGE_RETURN_IF_ERROR(write_admin_kubeconfig(
+        pki, "https://" + host_url + ":" + std::to_string(impl->http->port()), o.kubeconfig_path));
+  }
+  logger->info("API server listening on {}:{}", o.http.bind_address, impl->http->port());
+  return {};
+}
+
+int ApiServer::port() const { return impl_->http ? impl_->http->port() : 0; }
+
+const std::filesystem::path& ApiServer::kubeconfig_path() const { return impl_->options.kubeconfig_path; }
+
+void ApiServer::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  if (impl_->handler) impl_->handler->stop();
+  if (impl_->http) impl_->http->stop();
+}
+
+}  // namespace kedge::control

@@ -1,0 +1,418 @@
+// e2e: the real `kedge server --disable-agent` on a free port with a temp
+// data dir, driven by /usr/bin/kubectl (v1.32) with the kubeconfig the server
+// wrote, and by curl for the raw HTTP cases kubectl will not send.
+//
+// One server serves the whole suite (a fresh namespace per test) to keep the
+// suite short; the restart test starts its own.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "kedge/testing/prereq.h"
+#include "kedge/testing/process.h"
+
+namespace kedge::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool has_kubectl() { return fs::exists("/usr/bin/kubectl"); }
+
+struct Server {
+  std::unique_ptr<TempDir> dir;
+  std::unique_ptr<TempDir> home;
+  std::unique_ptr<Process> proc;
+  int port = 0;
+  fs::path kubeconfig;
+
+  void start(const fs::path& data, const fs::path& home_dir, std::vector<std::string> extra = {}) {
+    port = free_port();
+    kubeconfig = data / "kedge.yaml";
+    std::vector<std::string> argv = {kedge_binary(), "server", "--disable-agent", "--disable-proxy",
+                                     "--data-dir", data.string(), "--https-listen-port",
+                                     std::to_string(port), "--bind-address", "127.0.0.1",
+                                     "--write-kubeconfig", kubeconfig.string(), "--config", "/dev/null"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc = std::make_unique<Process>(argv, home_dir / ("server-" + std::to_string(port) + ".log"));
+    (void)home_dir;
+  }
+
+  bool wait_ready() {
+    return eventually([&] { return proc->log().find("kedge server is ready") != std::string::npos ||
+                                   !proc->running(); },
+                      std::chrono::seconds(30)) &&
+           proc->running();
+  }
+};
+
+CommandResult kubectl_at(const Server& s, const fs::path& home, std::vector<std::string> args,
+                         const std::string& stdin_data = "", std::map<std::string, std::string> env = {}) {
+  std::vector<std::string> argv = {"/usr/bin/kubectl", "--kubeconfig", s.kubeconfig.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  env["HOME"] = home.string();
+  env["KUBECACHEDIR"] = (home / "cache").string();
+  return run(argv, CommandOptions{.env = env, .stdin_data = stdin_data, .timeout = std::chrono::seconds(30), .cwd = {}});
+}
+
+class KubectlE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!has_kubectl()) return;
+    server_ = new Server();
+    server_->dir = std::make_unique<TempDir>("kedge-e2e");
+    server_->home = std::make_unique<TempDir>("kedge-e2e-home");
+    server_->start(server_->dir->path(), server_->home->path());
+    ready_ = server_->wait_ready();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
+    ASSERT_TRUE(ready_) << server_->proc->log();
+    ns_ = "e2e-" + std::to_string(counter_++);
+    auto r = kubectl({"create", "namespace", ns_});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  CommandResult kubectl(std::vector<std::string> args, const std::string& stdin_data = "",
+                        std::map<std::string, std::string> env = {}) {
+    return kubectl_at(*server_, server_->home->path(), std::move(args), stdin_data, std::move(env));
+  }
+  // kubectl in this test's namespace.
+  CommandResult k(std::vector<std::string> args, const std::string& stdin_data = "") {
+    args.insert(args.begin(), {"-n", ns_});
+    return kubectl(std::move(args), stdin_data);
+  }
+  // Raw HTTPS with the admin client certificate (or none).
+  CommandResult curl(std::vector<std::string> args, bool authenticated = true) {
+    fs::path tls = server_->dir->path() / "server" / "tls";
+    std::vector<std::string> argv = {"curl", "-sS", "--cacert", (tls / "ca.crt").string(), "-w",
+                                     "\n%{http_code}"};
+    if (authenticated) {
+      argv.insert(argv.end(), {"--cert", (tls / "client-admin.crt").string(), "--key",
+                               (tls / "client-admin.key").string()});
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+  std::string url(const std::string& path) { return "https://127.0.0.1:" + std::to_string(server_->port) + path; }
+  static int code_of(const CommandResult& r) {
+    auto nl = r.out.rfind('\n');
+    return std::atoi(r.out.c_str() + (nl == std::string::npos ? 0 : nl + 1));
+  }
+
+  static Server* server_;
+  static bool ready_;
+  static int counter_;
+  std::string ns_;
+};
+
+Server* KubectlE2E::server_ = nullptr;
+bool KubectlE2E::ready_ = false;
+int KubectlE2E::counter_ = 0;
+
+TEST_F(KubectlE2E, KubeconfigHealthAndAuthentication) {
+  struct stat st {};
+  ASSERT_EQ(::stat(server_->kubeconfig.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto health = curl({url("/healthz")}, false);
+  EXPECT_EQ(code_of(health), 200) << health.out << health.err;
+  auto version = curl({url("/version")}, false);
+  EXPECT_EQ(code_of(version), 200);
+  EXPECT_NE(version.out.find("\"gitVersion\""), std::string::npos);
+  auto anon = curl({url("/api/v1/namespaces")}, false);
+  EXPECT_EQ(code_of(anon), 401) << anon.out;
+  EXPECT_NE(anon.out.find("\"reason\":\"Unauthorized\""), std::string::npos) << anon.out;
+  auto metrics = curl({url("/metrics")});
+  EXPECT_EQ(code_of(metrics), 200);
+  EXPECT_NE(metrics.out.find("apiserver_request_total{"), std::string::npos) << metrics.out;
+  auto who = kubectl({"auth", "whoami"});
+  ASSERT_EQ(who.exit_code, 0) << who.err;
+  EXPECT_NE(who.out.find("system:admin"), std::string::npos) << who.out;
+  EXPECT_NE(who.out.find("system:masters"), std::string::npos) << who.out;
+}
+
+TEST_F(KubectlE2E, DiscoveryApiResourcesAndVersions) {
+  auto versions = kubectl({"api-versions"});
+  ASSERT_EQ(versions.exit_code, 0) << versions.err;
+  for (const char* gv : {"v1", "apps/v1", "batch/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1",
+                         "rbac.authorization.k8s.io/v1"}) {
+    EXPECT_NE(versions.out.find(std::string(gv) + "\n"), std::string::npos) << gv << "\n" << versions.out;
+  }
+  auto resources = kubectl({"api-resources", "--no-headers"});
+  ASSERT_EQ(resources.exit_code, 0) << resources.err;
+  for (const char* r : {"pods ", "deployments ", "services ", "configmaps ", "leases ", "endpointslices "}) {
+    EXPECT_NE(resources.out.find(r), std::string::npos) << r;
+  }
+  auto ns = kubectl({"get", "namespaces"});
+  ASSERT_EQ(ns.exit_code, 0) << ns.err;
+  EXPECT_NE(ns.out.find("NAME"), std::string::npos);
+  EXPECT_NE(ns.out.find("STATUS"), std::string::npos);
+  for (const char* n : {"default ", "kube-system ", "kube-public ", "kube-node-lease "}) {
+    EXPECT_NE(ns.out.find(n), std::string::npos) << n << ns.out;
+  }
+  auto svc = kubectl({"get", "svc", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}"});
+  EXPECT_EQ(svc.out, "10.43.0.1") << svc.err;
+}
+
+TEST_F(KubectlE2E, CreateGetAndOutputFormats) {
+  ASSERT_EQ(k({"create", "configmap", "c1", "--from-literal=a=1", "--from-literal=b=2"}).exit_code, 0);
+  fs::path f = server_->home->path() / ("file-" + ns_ + ".txt");
+  std::ofstream(f) << "hello";
+  auto ff = k({"create", "configmap", "c2", "--from-file=greeting=" + f.string()});
+  ASSERT_EQ(ff.exit_code, 0) << ff.err;
+  EXPECT_EQ(k({"get", "cm", "c2", "-o", "jsonpath={.data.greeting}"}).out, "hello");
+  auto sec = k({"create", "secret", "generic", "s1", "--from-literal=password=hunter2"});
+  ASSERT_EQ(sec.exit_code, 0) << sec.err;
+  EXPECT_EQ(k({"get", "secret", "s1", "-o", "jsonpath={.data.password}"}).out, "aHVudGVyMg==");
+  auto dep = k({"create", "deployment", "web", "--image=busybox:1.36", "--replicas=2"});
+  ASSERT_EQ(dep.exit_code, 0) << dep.err;
+  auto table = k({"get", "deployments"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("READY"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("UP-TO-DATE"), std::string::npos);
+  EXPECT_NE(table.out.find("web"), std::string::npos);
+  auto wide = k({"get", "deploy", "-o", "wide"});
+  EXPECT_NE(wide.out.find("busybox:1.36"), std::string::npos) << wide.out;
+  auto name = k({"get", "cm", "-o", "name"});
+  EXPECT_NE(name.out.find("configmap/c1\n"), std::string::npos) << name.out;
+  auto yaml = k({"get", "deploy", "web", "-o", "yaml"});
+  EXPECT_NE(yaml.out.find("replicas: 2"), std::string::npos) << yaml.out;
+  EXPECT_NE(yaml.out.find("imagePullPolicy: IfNotPresent"), std::string::npos);
+  auto json = k({"get", "cm", "c1", "-o", "json"});
+  EXPECT_NE(json.out.find("\"resourceVersion\""), std::string::npos);
+  auto svc = k({"create", "service", "nodeport", "np", "--tcp=80:8080"});
+  ASSERT_EQ(svc.exit_code, 0) << svc.err;
+  auto np = k({"get", "svc", "np", "-o", "jsonpath={.spec.ports[0].nodePort}"});
+  int port = std::atoi(np.out.c_str());
+  EXPECT_GE(port, 30000);
+  EXPECT_LE(port, 32767);
+  auto cip = k({"create", "service", "clusterip", "cip", "--tcp=80:8080"});
+  ASSERT_EQ(cip.exit_code, 0) << cip.err;
+  EXPECT_EQ(k({"get", "svc", "cip", "-o", "jsonpath={.spec.clusterIP}"}).out.rfind("10.43.", 0), 0u);
+  // -l, --field-selector, -A, --chunk-size
+  ASSERT_EQ(k({"label", "cm", "c1", "tier=front"}).exit_code, 0);
+  auto sel = k({"get", "cm", "-l", "tier=front", "-o", "name"});
+  EXPECT_EQ(sel.out, "configmap/c1\n") << sel.err;
+  auto fsel = k({"get", "cm", "--field-selector", "metadata.name=c2", "-o", "name"});
+  EXPECT_EQ(fsel.out, "configmap/c2\n") << fsel.err;
+  auto all = kubectl({"get", "cm", "-A", "--chunk-size=1", "-o", "name"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_NE(all.out.find("configmap/c1"), std::string::npos);
+  EXPECT_NE(all.out.find("configmap/c2"), std::string::npos);
+  auto describe = k({"describe", "deployment", "web"});
+  ASSERT_EQ(describe.exit_code, 0) << describe.err;
+  EXPECT_NE(describe.out.find("busybox:1.36"), std::string::npos);
+}
+
+TEST_F(KubectlE2E, ApplyChangeRemoveDiffAndPatch) {
+  const std::string v1 = R"(apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  mode: fast
+  extra: "yes"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  labels: {app: app}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      containers:
+      - name: main
+        image: busybox:1.36
+      - name: side
+        image: busybox:1.36
+)";
+  auto a1 = k({"apply", "-f", "-"}, v1);
+  ASSERT_EQ(a1.exit_code, 0) << a1.err;
+  EXPECT_NE(a1.out.find("configmap/settings created"), std::string::npos) << a1.out;
+  EXPECT_NE(a1.out.find("deployment.apps/app created"), std::string::npos) << a1.out;
+  // Changed and removed fields are both reflected.
+  std::string v2 = v1;
+  v2.replace(v2.find("mode: fast"), 10, "mode: slow");
+  v2.erase(v2.find("  extra: \"yes\"\n"), 15);
+  v2.replace(v2.find("replicas: 1"), 11, "replicas: 3");
+  auto diff = k({"diff", "-f", "-"}, v2);
+  EXPECT_EQ(diff.exit_code, 1) << diff.err;  // 1 = differences found
+  EXPECT_NE(diff.out.find("+  mode: slow"), std::string::npos) << diff.out;
+  auto a2 = k({"apply", "-f", "-"}, v2);
+  ASSERT_EQ(a2.exit_code, 0) << a2.err;
+  EXPECT_EQ(k({"get", "cm", "settings", "-o", "jsonpath={.data.mode}"}).out, "slow");
+  EXPECT_EQ(k({"get", "cm", "settings", "-o", "jsonpath={.data.extra}"}).out, "");
+  EXPECT_EQ(k({"get", "deploy", "app", "-o", "jsonpath={.spec.replicas}"}).out, "3");
+  EXPECT_EQ(k({"diff", "-f", "-"}, v2).exit_code, 0);
+  // Strategic merge: patch one container by name, keep its sibling.
+  auto smp = k({"patch", "deploy", "app", "-p",
+                R"({"spec":{"template":{"spec":{"containers":[{"name":"main","image":"busybox:1.37"}]}}}})"});
+  ASSERT_EQ(smp.exit_code, 0) << smp.err;
+  EXPECT_EQ(k({"get", "deploy", "app", "-o", "jsonpath={.spec.template.spec.containers[*].name}"}).out, "main side");
+  EXPECT_EQ(k({"get", "deploy", "app", "-o", "jsonpath={.spec.template.spec.containers[0].image}"}).out, "busybox:1.37");
+  auto merge = k({"patch", "cm", "settings", "--type=merge", "-p", R"({"data":{"m":"1"}})"});
+  ASSERT_EQ(merge.exit_code, 0) << merge.err;
+  auto jp = k({"patch", "cm", "settings", "--type=json", "-p", R"([{"op":"replace","path":"/data/m","value":"2"}])"});
+  ASSERT_EQ(jp.exit_code, 0) << jp.err;
+  EXPECT_EQ(k({"get", "cm", "settings", "-o", "jsonpath={.data.m}"}).out, "2");
+  auto badjp = k({"patch", "cm", "settings", "--type=json", "-p", R"([{"op":"test","path":"/data/m","value":"9"}])"});
+  EXPECT_NE(badjp.exit_code, 0);
+  // Generation follows spec changes.
+  EXPECT_EQ(k({"get", "deploy", "app", "-o", "jsonpath={.metadata.generation}"}).out, "3");
+}
+
+TEST_F(KubectlE2E, LabelAnnotateScaleReplaceEdit) {
+  ASSERT_EQ(k({"create", "deployment", "d", "--image=busybox"}).exit_code, 0);
+  ASSERT_EQ(k({"label", "deploy", "d", "team=a"}).exit_code, 0);
+  EXPECT_NE(k({"label", "deploy", "d", "team=b"}).exit_code, 0) << "overwrite needs --overwrite";
+  ASSERT_EQ(k({"label", "deploy", "d", "team=b", "--overwrite"}).exit_code, 0);
+  EXPECT_EQ(k({"get", "deploy", "d", "-o", "jsonpath={.metadata.labels.team}"}).out, "b");
+  ASSERT_EQ(k({"label", "deploy", "d", "team-"}).exit_code, 0);
+  EXPECT_EQ(k({"get", "deploy", "d", "-o", "jsonpath={.metadata.labels.team}"}).out, "");
+  ASSERT_EQ(k({"annotate", "deploy", "d", "note=hi"}).exit_code, 0);
+  EXPECT_EQ(k({"get", "deploy", "d", "-o", "jsonpath={.metadata.annotations.note}"}).out, "hi");
+  ASSERT_EQ(k({"annotate", "deploy", "d", "note-"}).exit_code, 0);
+  auto scale = k({"scale", "deploy", "d", "--replicas=4"});
+  ASSERT_EQ(scale.exit_code, 0) << scale.err;
+  EXPECT_EQ(k({"get", "deploy", "d", "-o", "jsonpath={.spec.replicas}"}).out, "4");
+  // replace with a stale resourceVersion is a conflict.
+  auto old = k({"get", "deploy", "d", "-o", "yaml"});
+  ASSERT_EQ(k({"scale", "deploy", "d", "--replicas=5"}).exit_code, 0);
+  auto stale = k({"replace", "-f", "-"}, old.out);
+  EXPECT_NE(stale.exit_code, 0);
+  EXPECT_NE(stale.err.find("the object has been modified"), std::string::npos) << stale.err;
+  EXPECT_EQ(k({"get", "deploy", "d", "-o", "jsonpath={.spec.replicas}"}).out, "5");
+  // edit with a scripted editor.
+  fs::path editor = server_->home->path() / ("editor-" + ns_ + ".sh");
+  std::ofstream(editor) << "#!/bin/sh\nsed -i 's/replicas: 5/replicas: 6/' \"$1\"\n";
+  fs::permissions(editor, fs::perms::owner_all);
+  auto edit = kubectl({"-n", ns_, "edit", "deploy", "d"}, "", {{"KUBE_EDITOR", editor.string()}});
+  ASSERT_EQ(edit.exit_code, 0) << edit.err;
+  EXPECT_EQ(k({"get", "deploy", "d", "-o", "jsonpath={.spec.replicas}"}).out, "6");
+}
+
+TEST_F(KubectlE2E, DeleteByNameLabelAllAndWait) {
+  for (const char* n : {"a", "b", "c", "d"}) ASSERT_EQ(k({"create", "cm", n}).exit_code, 0);
+  ASSERT_EQ(k({"label", "cm", "b", "c", "group=x"}).exit_code, 0);
+  auto byname = k({"delete", "cm", "a"});
+  ASSERT_EQ(byname.exit_code, 0) << byname.err;
+  EXPECT_NE(byname.out.find("configmap \"a\" deleted"), std::string::npos) << byname.out;
+  auto bylabel = k({"delete", "cm", "-l", "group=x"});
+  ASSERT_EQ(bylabel.exit_code, 0) << bylabel.err;
+  EXPECT_EQ(k({"get", "cm", "-o", "name"}).out, "configmap/d\n");
+  // wait --for=delete returns once a finalizer is removed.
+  auto fin = k({"patch", "cm", "d", "--type=merge", "-p", R"({"metadata":{"finalizers":["example.com/hold"]}})"});
+  ASSERT_EQ(fin.exit_code, 0) << fin.err;
+  auto del = k({"delete", "cm", "d", "--wait=false"});
+  ASSERT_EQ(del.exit_code, 0) << del.err;
+  EXPECT_FALSE(k({"get", "cm", "d", "-o", "jsonpath={.metadata.deletionTimestamp}"}).out.empty());
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    k({"patch", "cm", "d", "--type=merge", "-p", R"({"metadata":{"finalizers":null}})"});
+  });
+  auto wait = k({"wait", "--for=delete", "cm/d", "--timeout=20s"});
+  release.join();
+  EXPECT_EQ(wait.exit_code, 0) << wait.out << wait.err;
+  ASSERT_EQ(k({"create", "cm", "e"}).exit_code, 0);
+  ASSERT_EQ(k({"delete", "cm", "--all"}).exit_code, 0);
+  EXPECT_EQ(k({"get", "cm", "-o", "name"}).out, "");
+  // Deleting the namespace deletes its contents, then the namespace.
+  ASSERT_EQ(k({"create", "cm", "left"}).exit_code, 0);
+  auto nsdel = kubectl({"delete", "namespace", ns_, "--timeout=30s"});
+  EXPECT_EQ(nsdel.exit_code, 0) << nsdel.err;
+  EXPECT_NE(kubectl({"get", "namespace", ns_}).exit_code, 0);
+}
+
+TEST_F(KubectlE2E, WatchPrintsALaterChange) {
+  ASSERT_EQ(k({"create", "cm", "first"}).exit_code, 0);
+  fs::path log = server_->home->path() / ("watch-" + ns_ + ".log");
+  Process watch({"/usr/bin/kubectl", "--kubeconfig", server_->kubeconfig.string(), "-n", ns_, "get", "cm", "-w"},
+                log, {{"HOME", server_->home->path().string()}});
+  ASSERT_TRUE(eventually([&] { return watch.log().find("first") != std::string::npos; })) << watch.log();
+  ASSERT_EQ(k({"create", "cm", "second"}).exit_code, 0);
+  EXPECT_TRUE(eventually([&] { return watch.log().find("second") != std::string::npos; })) << watch.log();
+  // Raw watch from a resourceVersion with bookmarks allowed.
+  auto list = curl({url("/api/v1/namespaces/" + ns_ + "/configmaps")});
+  auto rvpos = list.out.find("\"resourceVersion\":\"");
+  ASSERT_NE(rvpos, std::string::npos);
+  std::string rv = list.out.substr(rvpos + 19, list.out.find('"', rvpos + 19) - rvpos - 19);
+  ASSERT_EQ(k({"create", "cm", "third"}).exit_code, 0);
+  auto w = curl({"--max-time", "3",
+                 url("/api/v1/namespaces/" + ns_ + "/configmaps?watch=true&timeoutSeconds=2&resourceVersion=" + rv)});
+  EXPECT_NE(w.out.find("{\"type\":\"ADDED\""), std::string::npos) << w.out;
+  EXPECT_NE(w.out.find("third"), std::string::npos) << w.out;
+  EXPECT_EQ(w.out.find("second"), std::string::npos) << "events before the resourceVersion are not replayed";
+}
+
+TEST_F(KubectlE2E, BadInputGetsTheRightStatusAndChangesNothing) {
+  auto path = url("/api/v1/namespaces/" + ns_ + "/configmaps");
+  auto malformed = curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "{not json", path});
+  EXPECT_EQ(code_of(malformed), 400) << malformed.out;
+  EXPECT_NE(malformed.out.find("\"kind\":\"Status\""), std::string::npos);
+  auto wrong_type = curl({"-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", "x", path});
+  EXPECT_EQ(code_of(wrong_type), 415) << wrong_type.out;
+  auto invalid = curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                       R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Not_Valid"}})", path});
+  EXPECT_EQ(code_of(invalid), 422) << invalid.out;
+  EXPECT_NE(invalid.out.find("\"field\":\"metadata.name\""), std::string::npos) << invalid.out;
+  auto wrong_kind = curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                          R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}})", path});
+  EXPECT_EQ(code_of(wrong_kind), 400) << wrong_kind.out;
+  auto unknown = curl({url("/apis/example.com/v1/widgets")});
+  EXPECT_EQ(code_of(unknown), 404) << unknown.out;
+  fs::path big = server_->home->path() / ("big-" + ns_ + ".json");
+  {
+    std::ofstream out(big);
+    out << R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"big"},"data":{"k":")"
+        << std::string(4 * 1024 * 1024, 'x') << "\"}}";
+  }
+  auto large = curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@" + big.string(), path});
+  EXPECT_EQ(code_of(large), 413) << large.out.substr(0, 300);
+  EXPECT_NE(large.out.find("RequestEntityTooLarge"), std::string::npos);
+  // kubectl's own view of bad YAML and unknown kinds.
+  auto yaml = k({"apply", "-f", "-"}, "apiVersion: v1\nkind: ConfigMap\nmetadata: [unclosed\n");
+  EXPECT_NE(yaml.exit_code, 0);
+  auto kind = k({"apply", "-f", "-"}, "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n");
+  EXPECT_NE(kind.exit_code, 0);
+  EXPECT_NE(kind.err.find("no matches for kind \"Widget\""), std::string::npos) << kind.err;
+  auto strict = k({"apply", "-f", "-"}, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\ndatta:\n  a: b\n");
+  EXPECT_NE(strict.exit_code, 0);
+  EXPECT_NE(strict.err.find("unknown field \"datta\""), std::string::npos) << strict.err;
+  // Nothing was stored, and the server still serves.
+  auto names = k({"get", "cm", "-o", "name"});
+  EXPECT_EQ(names.exit_code, 0) << names.err;
+  EXPECT_EQ(names.out, "");
+}
+
+TEST(KubectlE2ERestart, SecondStartReusesCertificatesAndData) {
+  KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
+  TempDir data("kedge-e2e-restart");
+  TempDir home("kedge-e2e-restart-home");
+  Server s;
+  s.start(data.path(), home.path());
+  ASSERT_TRUE(s.wait_ready()) << s.proc->log();
+  ASSERT_EQ(kubectl_at(s, home.path(), {"create", "cm", "keep", "-n", "default"}).exit_code, 0);
+  std::string ca = run({"cat", (data.path() / "server" / "tls" / "ca.crt").string()}).out;
+  EXPECT_EQ(s.proc->kill_and_wait(SIGTERM), 0) << s.proc->log();
+  int old_port = s.port;
+  s.start(data.path(), home.path());
+  ASSERT_TRUE(s.wait_ready()) << s.proc->log();
+  EXPECT_NE(old_port, 0);
+  EXPECT_EQ(run({"cat", (data.path() / "server" / "tls" / "ca.crt").string()}).out, ca);
+  auto got = kubectl_at(s, home.path(), {"get", "cm", "keep", "-n", "default", "-o", "name"});
+  EXPECT_EQ(got.out, "configmap/keep\n") << got.err;
+}
+
+}  // namespace
+}  // namespace kedge::testing
