@@ -15,6 +15,7 @@
 #include "kedge/netlink/reader.h"
 #include "kedge/proxy/proxier.h"
 #include "kedge/testing/prereq.h"
+#include "kedge/testing/process.h"
 #include "scenario.h"
 
 namespace kedge::proxy {
@@ -25,8 +26,7 @@ using testing::service_json;
 using testing::slice_json;
 
 std::string golden_path(const std::string& name) {
-  const char* src = std::getenv("KEDGE_SOURCE_DIR");
-  return std::string(src ? src : ".") + "/tests/proxy/golden/" + name;
+  return kedge::testing::source_dir() + "/tests/proxy/golden/" + name;
 }
 
 void expect_golden(const std::string& name, const std::string& actual) {
