@@ -1,18 +1,17 @@
-// `kedge server`: the control plane of a kedge cluster. Today: the
-// Kubernetes API server (edge-control) over the embedded SQLite store or an
-// external etcd. The agent and proxy for this node are wired in by their own
-// issues; --disable-agent/--disable-proxy are accepted already so scripts
-// written for k3s-style flags keep working.
+// `kedge server`: the control plane of a kedge cluster — the Kubernetes API
+// server (edge-control) over the embedded SQLite store or an external etcd —
+// and, as parts beside it, the scheduler and controllers, and the agent and
+// service proxy for this node (unless --disable-agent / --disable-proxy).
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 
 #include "kedge/base/log.h"
-#include "kedge/base/signals.h"
 #include "kedge/control/api_server.h"
 #include "kedge/store/etcd_client.h"
 #include "kedge/store/sqlite_store.h"
+#include "part.h"
 #include "roles.h"
 
 namespace kedge::cmd {
@@ -33,6 +32,7 @@ struct ServerOptions {
   std::int64_t drain_seconds = 5;
   bool disable_agent = false;
   bool disable_proxy = false;
+  NodeEnvironment node;
 };
 
 Result<std::unique_ptr<store::Store>> open_store(const ServerOptions& o) {
@@ -86,6 +86,13 @@ int run_server(std::span<const std::string> args) {
   set.add("drain-seconds", &o.drain_seconds, "how long SIGTERM waits for in-flight requests");
   set.add("disable-agent", &o.disable_agent, "do not run an agent for this node");
   set.add("disable-proxy", &o.disable_proxy, "do not run the service proxy on this node");
+  add_node_flags(set, o.node);
+  std::vector<std::unique_ptr<Part>> parts;
+  parts.push_back(make_controllers_part());
+  parts.push_back(make_kubelet_part());
+  parts.push_back(make_agent_api_part());
+  parts.push_back(make_proxy_part());
+  for (auto& part : parts) part->add_flags(set);
   if (int rc = parse_or_exit(set, common, args); rc >= 0) return rc;
   if (o.https_listen_port < 0 || o.https_listen_port > 65535) {
     std::fprintf(stderr, "kedge server: --https-listen-port=%lld: want 0..65535\n",
@@ -96,8 +103,11 @@ int run_server(std::span<const std::string> args) {
     o.write_kubeconfig = (std::filesystem::path(o.data_dir) / "kedge.yaml").string();
   }
   auto logger = log::logger("server");
-  if (!o.disable_agent) logger->warn("the node agent is not part of this build yet; running without it");
-  if (!o.disable_proxy) logger->warn("the service proxy is not part of this build yet; running without it");
+  std::erase_if(parts, [&](const std::unique_ptr<Part>& part) {
+    const std::string_view name = part->name();
+    if (o.disable_agent && (name == "kubelet" || name == "agent-api")) return true;
+    return o.disable_proxy && name == "proxy";
+  });
 
   auto store = open_store(o);
   if (!store.ok()) {
@@ -118,14 +128,17 @@ int run_server(std::span<const std::string> args) {
     std::fprintf(stderr, "kedge server: %s\n", st.to_string().c_str());
     return 1;
   }
-  std::printf("kedge server is ready: kubectl --kubeconfig %s get nodes\n", o.write_kubeconfig.c_str());
-  std::fflush(stdout);
-  int sig = signals::wait_for_termination(std::chrono::seconds(o.drain_seconds + 5));
-  logger->info("signal {}: draining", sig);
+  o.node.data_dir = o.data_dir;
+  o.node.kubeconfig = o.write_kubeconfig;
+  o.node.control_plane = true;
+  default_node_environment(o.node);
+  const int rc = run_parts({.role = "server", .drain = std::chrono::seconds(o.drain_seconds)}, o.node, parts, [&] {
+    std::printf("kedge server is ready: kubectl --kubeconfig %s get nodes\n", o.write_kubeconfig.c_str());
+    std::fflush(stdout);
+  });
   server.stop();
   store->reset();
-  logger->info("stopped");
-  return 0;
+  return rc;
 }
 
 }  // namespace kedge::cmd
