@@ -33,6 +33,10 @@ struct NodeEnvironment {
   std::string service_cidr = "10.43.0.0/16";
   std::string cluster_dns = "10.43.0.10";
   std::string cluster_domain = "cluster.local";
+  // Container logs: <pod_log_dir>/<namespace>_<pod>_<uid>/<container>/<restartCount>.log,
+  // the layout upstream's kubelet and log shippers use. The kubelet writes
+  // there (through the runtime); the agent API reads from there.
+  std::string pod_log_dir = "/var/log/pods";
   bool control_plane = false;    // this node also runs edge-control
 };
 

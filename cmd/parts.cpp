@@ -46,6 +46,7 @@ void add_node_flags(flags::FlagSet& set, NodeEnvironment& env) {
   set.add("service-cidr", &env.service_cidr, "ClusterIP range of Services");
   set.add("cluster-dns", &env.cluster_dns, "nameserver written into pods' resolv.conf");
   set.add("cluster-domain", &env.cluster_domain, "DNS domain of the cluster");
+  set.add("pod-log-dir", &env.pod_log_dir, "where container logs are written (<ns>_<pod>_<uid>/<container>/<n>.log)");
 }
 
 void default_node_environment(NodeEnvironment& env) {
