@@ -40,6 +40,15 @@ const Resource& deployments_resource() {
   return r;
 }
 
+const Resource& nodes_resource() {
+  static const Resource r{.group_version = "v1", .plural = "nodes", .kind = "Node", .namespaced = false};
+  return r;
+}
+const Resource& namespaces_resource() {
+  static const Resource r{.group_version = "v1", .plural = "namespaces", .kind = "Namespace", .namespaced = false};
+  return r;
+}
+
 std::string object_key(const boost::json::value& obj) {
   std::string_view ns = api::get_namespace(obj);
   std::string key;

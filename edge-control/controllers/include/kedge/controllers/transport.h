@@ -43,6 +43,8 @@ struct Resource {
 const Resource& pods_resource();
 const Resource& replicasets_resource();
 const Resource& deployments_resource();
+const Resource& nodes_resource();
+const Resource& namespaces_resource();
 
 // metav1.DeleteOptions subset.
 struct DeleteOptions {
