@@ -210,16 +210,19 @@ void add_balancing(std::vector<Rule>& rules, const std::vector<std::pair<std::st
                             nl::verdict(nl::go_to(chain))}));
     }
   }
-  Set vmap;
-  vmap.flags = NFT_SET_MAP;
-  vmap.key_type = nl::type::kInteger;
-  vmap.key_len = 4;
-  vmap.data_type = NFT_DATA_VERDICT;
-  for (std::size_t i = 0; i < eps.size(); ++i) {
-    vmap.elements.push_back(Element{nl::host32(static_cast<std::uint32_t>(i)), {}, nl::go_to(eps[i].first), 0, 0});
+  // Endpoint i is taken with probability 1/(N-i) among those not taken
+  // before it, which makes every endpoint equally likely (iptables mode's
+  // `statistic --probability` ladder). Upstream's nftables mode uses one
+  // anonymous `numgen … vmap` per service instead; we measured that layout
+  // to make the kernel's commit quadratic: every jump/goto it validates
+  // walks the table's whole list of sets (nf_tables_check_loops), so 10k
+  // anonymous vmaps × 50k endpoint gotos took minutes. Without them the
+  // table holds a handful of sets and the commit stays linear.
+  for (std::size_t i = 0; i + 1 < eps.size(); ++i) {
+    rules.push_back(rule({nl::Numgen{nl::kReg1, static_cast<std::uint32_t>(eps.size() - i), NFT_NG_RANDOM, 0},
+                          nl::cmp_eq(nl::host32(0)), nl::verdict(nl::go_to(eps[i].first))}));
   }
-  rules.push_back(rule({nl::Numgen{nl::kReg1, static_cast<std::uint32_t>(eps.size()), NFT_NG_RANDOM, 0},
-                        nl::Lookup{nl::kReg1, "", nl::kRegVerdict, false, vmap}}));
+  rules.push_back(rule({nl::verdict(nl::go_to(eps.back().first))}));
 }
 
 void add_service_port(nl::Ruleset& rs, BuildResult& out, const Service& svc, const ServicePort& sp,

@@ -117,7 +117,7 @@ TEST_F(GoldenTest, FullSyncThenIncrementalChangesThenRestart) {
     auto nft = ns_->exec({"nft", "list", "table", "ip", "kedge-proxy"});
     ASSERT_EQ(nft.exit_code, 0) << nft.err;
     for (const char* line : {"ip daddr . meta l4proto . th dport vmap @service-ips", "10.43.0.20 . tcp . 80 : goto reject-chain",
-                             "update @affinity-", "dnat to 10.42.1.5:8080", "numgen random mod 2 vmap {"}) {
+                             "update @affinity-", "dnat to 10.42.1.5:8080", "numgen random mod 2 0 goto endpoint-"}) {
       EXPECT_NE(nft.out.find(line), std::string::npos) << "nft list lacks: " << line << "\n" << nft.out;
     }
 
