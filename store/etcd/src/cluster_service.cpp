@@ -6,13 +6,18 @@
 namespace kedge::store::etcd {
 namespace {
 
-class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+using etcdserverpb::Cluster;
+// MemberList raw (see run_raw_unary) so a malformed request is answered as etcd does.
+using RawCluster = Cluster::WithRawCallbackMethod_MemberList<Cluster::CallbackService>;
+
+class ClusterService final : public RawCluster {
  public:
   explicit ClusterService(Shared& shared) : shared_(shared) {}
 
-  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx, const etcdserverpb::MemberListRequest*,
-                                       etcdserverpb::MemberListResponse* resp) override {
-    return run_unary(ctx, shared_, [this, resp] {
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                       grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::MemberListRequest, etcdserverpb::MemberListResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::MemberListRequest&, etcdserverpb::MemberListResponse* resp) {
       auto rev = shared_.current_revision();
       if (!rev.ok()) return to_grpc(rev.status());
       shared_.fill(resp->mutable_header(), *rev);

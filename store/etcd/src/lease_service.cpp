@@ -60,15 +60,21 @@ class KeepAliveStream final
   etcdserverpb::LeaseKeepAliveResponse response_;
 };
 
-class LeaseService final : public etcdserverpb::Lease::CallbackService {
+using etcdserverpb::Lease;
+// Unary methods raw (see run_raw_unary) so malformed requests are answered as etcd does.
+using RawLease = Lease::WithRawCallbackMethod_LeaseGrant<Lease::WithRawCallbackMethod_LeaseRevoke<
+    Lease::WithRawCallbackMethod_LeaseTimeToLive<Lease::WithRawCallbackMethod_LeaseLeases<Lease::CallbackService>>>>;
+
+class LeaseService final : public RawLease {
  public:
   explicit LeaseService(Shared& shared) : shared_(shared) {}
 
-  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseGrantRequest* req,
-                                       etcdserverpb::LeaseGrantResponse* resp) override {
-    return run_unary(ctx, shared_, [this, req, resp] {
-      if (req->ttl() > kMaxLeaseTtl) return to_grpc(err_lease_ttl_too_large());
-      auto r = shared_.store.lease_grant(req->ttl(), req->id());
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::LeaseGrantRequest, etcdserverpb::LeaseGrantResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::LeaseGrantRequest& req, etcdserverpb::LeaseGrantResponse* resp) {
+      if (req.ttl() > kMaxLeaseTtl) return to_grpc(err_lease_ttl_too_large());
+      auto r = shared_.store.lease_grant(req.ttl(), req.id());
       if (!r.ok()) return to_grpc(r.status());
       shared_.fill(resp->mutable_header(), r->revision);
       resp->set_id(r->id);
@@ -77,11 +83,11 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
     });
   }
 
-  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx,
-                                        const etcdserverpb::LeaseRevokeRequest* req,
-                                        etcdserverpb::LeaseRevokeResponse* resp) override {
-    return run_unary(ctx, shared_, [this, req, resp] {
-      auto r = shared_.store.lease_revoke(req->id());
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::LeaseRevokeRequest, etcdserverpb::LeaseRevokeResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::LeaseRevokeRequest& req, etcdserverpb::LeaseRevokeResponse* resp) {
+      auto r = shared_.store.lease_revoke(req.id());
       if (!r.ok()) return to_grpc(r.status());
       shared_.fill(resp->mutable_header(), *r);
       return grpc::Status::OK;
@@ -93,14 +99,14 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
     return new KeepAliveStream(shared_);
   }
 
-  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
-                                            const etcdserverpb::LeaseTimeToLiveRequest* req,
-                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override {
-    return run_unary(ctx, shared_, [this, req, resp] {
-      auto r = shared_.store.lease_time_to_live(req->id(), req->keys());
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::LeaseTimeToLiveRequest& req, etcdserverpb::LeaseTimeToLiveResponse* resp) {
+      auto r = shared_.store.lease_time_to_live(req.id(), req.keys());
       if (!r.ok()) return to_grpc(r.status());
       shared_.fill(resp->mutable_header(), r->revision);
-      resp->set_id(req->id());
+      resp->set_id(req.id());
       resp->set_ttl(r->ttl);
       resp->set_grantedttl(r->granted_ttl);
       for (const auto& k : r->keys) resp->add_keys(k);
@@ -108,10 +114,10 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
     });
   }
 
-  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx,
-                                        const etcdserverpb::LeaseLeasesRequest* /*req*/,
-                                        etcdserverpb::LeaseLeasesResponse* resp) override {
-    return run_unary(ctx, shared_, [this, resp] {
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::LeaseLeasesRequest, etcdserverpb::LeaseLeasesResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::LeaseLeasesRequest& /*req*/, etcdserverpb::LeaseLeasesResponse* resp) {
       auto rev = shared_.current_revision();
       if (!rev.ok()) return to_grpc(rev.status());
       auto r = shared_.store.lease_list();

@@ -6,13 +6,19 @@
 namespace kedge::store::etcd {
 namespace {
 
-class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+using etcdserverpb::Maintenance;
+// Served methods raw (see run_raw_unary) so malformed requests are answered as etcd does.
+using RawMaintenance = Maintenance::WithRawCallbackMethod_Status<
+    Maintenance::WithRawCallbackMethod_Alarm<Maintenance::WithRawCallbackMethod_Defragment<Maintenance::CallbackService>>>;
+
+class MaintenanceService final : public RawMaintenance {
  public:
   explicit MaintenanceService(Shared& shared) : shared_(shared) {}
 
-  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const etcdserverpb::StatusRequest* /*req*/,
-                                   etcdserverpb::StatusResponse* resp) override {
-    return run_unary(ctx, shared_, [this, resp] {
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::StatusRequest, etcdserverpb::StatusResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::StatusRequest& /*req*/, etcdserverpb::StatusResponse* resp) {
       auto st = shared_.store.status();
       if (!st.ok()) return to_grpc(st.status());
       shared_.fill(resp->mutable_header(), st->revision);
@@ -29,15 +35,12 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
     });
   }
 
-  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx, const etcdserverpb::AlarmRequest* req,
-                                  etcdserverpb::AlarmResponse* resp) override {
-    if (req->action() != etcdserverpb::AlarmRequest::GET) {
-      auto* reactor = ctx->DefaultReactor();
-      reactor->Finish(unimplemented_rpc("Alarm ACTIVATE/DEACTIVATE"));
-      return reactor;
-    }
-    // kedge raises no alarms (no space quota); GET truthfully lists none.
-    return run_unary(ctx, shared_, [this, resp] {
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                  grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::AlarmRequest, etcdserverpb::AlarmResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::AlarmRequest& req, etcdserverpb::AlarmResponse* resp) {
+      if (req.action() != etcdserverpb::AlarmRequest::GET) return unimplemented_rpc("Alarm ACTIVATE/DEACTIVATE");
+      // kedge raises no alarms (no space quota); GET truthfully lists none.
       auto rev = shared_.current_revision();
       if (!rev.ok()) return to_grpc(rev.status());
       shared_.fill(resp->mutable_header(), *rev);
@@ -45,12 +48,12 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
     });
   }
 
-  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
-                                       const etcdserverpb::DefragmentRequest* /*req*/,
-                                       etcdserverpb::DefragmentResponse* resp) override {
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                       grpc::ByteBuffer* out) override {
     // The SQLite core returns free pages continuously (incremental vacuum
     // after compaction), so there is nothing left for a defragment to do.
-    return run_unary(ctx, shared_, [this, resp] {
+    return run_raw_unary<etcdserverpb::DefragmentRequest, etcdserverpb::DefragmentResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::DefragmentRequest&, etcdserverpb::DefragmentResponse* resp) {
       auto rev = shared_.current_revision();
       if (!rev.ok()) return to_grpc(rev.status());
       shared_.fill(resp->mutable_header(), *rev);

@@ -74,6 +74,14 @@ Probe probe(const Server& s) {
   huge.set_key("huge");
   huge.set_value(std::string(3 << 20, 'x'));
   record("3 MiB Put", "/etcdserverpb.KV/Put", huge.SerializeAsString());
+  // The same malformed bytes to the other services' unary methods.
+  const std::string truncated("\x0a\xff\xff\xff\x0f", 5);
+  for (const char* method : {"/etcdserverpb.Lease/LeaseGrant", "/etcdserverpb.Lease/LeaseRevoke",
+                             "/etcdserverpb.Lease/LeaseTimeToLive", "/etcdserverpb.Lease/LeaseLeases",
+                             "/etcdserverpb.Maintenance/Status", "/etcdserverpb.Maintenance/Alarm",
+                             "/etcdserverpb.Maintenance/Defragment", "/etcdserverpb.Cluster/MemberList"}) {
+    record(std::string("truncated ") + method, method, truncated);
+  }
   record("unknown service", "/etcdserverpb.Nope/Nope", "");
   // etcd serves Auth (AuthEnable without a root user: FAILED_PRECONDITION);
   // kedge does not, and must say so honestly.
