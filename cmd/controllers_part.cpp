@@ -4,6 +4,12 @@
 // That keeps them on the same authenticated, validated write path as every
 // other client, and lets the same code run against any API server.
 //
+// Leader election: servers sharing one datastore compete for the Lease
+// kube-system/kedge-controllers (15 s / renew 10 s / retry 2 s, upstream's
+// defaults); only the holder runs the scheduler and controllers. A "term"
+// (transport, informers, controllers, scheduler) is built when leadership
+// is won and torn down when it is lost, so a standby holds no caches.
+//
 // The controllers to run are listed once, in register_controllers(): one
 // line per controller. A controller is a controllers::Controller with a
 // register_watches() method, constructed from the Transport (and whatever
@@ -19,8 +25,10 @@
 #include "kedge/client/rest_client.h"
 #include "kedge/controllers/deployment.h"
 #include "kedge/controllers/garbage_collector.h"
+#include "kedge/controllers/leader_election.h"
 #include "kedge/controllers/replicaset.h"
 #include "kedge/controllers/rest_transport.h"
+#include "kedge/scheduler/service.h"
 #include "part.h"
 
 namespace kedge::cmd {
@@ -69,63 +77,121 @@ void register_controllers(ControllerSet& set) {
   set.add<controllers::GarbageCollector>("garbage-collector", controllers::GarbageCollectorOptions{});
 }
 
+struct PartFlags {
+  bool disable_controllers = false;
+  bool disable_scheduler = false;
+  bool leader_elect = true;
+  std::int64_t workers = 2;
+  std::string scheduler_name = "default-scheduler";
+};
+
+// What runs while we lead: one transport (shared informers), the
+// controllers and the scheduler.
+class Term {
+ public:
+  Term(client::RestClient& client, const ControllerContext& ctx, const PartFlags& flags)
+      : transport_(client), set_(transport_, ctx) {
+    if (!flags.disable_controllers) register_controllers(set_);
+    if (!flags.disable_scheduler) {
+      scheduler::SchedulerServiceOptions so;
+      so.scheduler.scheduler_name = flags.scheduler_name;
+      scheduler_ = std::make_unique<scheduler::SchedulerService>(transport_, client, std::move(so));
+      scheduler_->register_watches();
+    }
+  }
+
+  void start(int workers) {
+    auto logger = log::logger("controllers");
+    transport_.start();
+    if (scheduler_) scheduler_->run();
+    // Controllers act on complete caches only; wait on a thread of our own
+    // so that neither the role's start nor lease renewals are held up.
+    starter_ = std::thread([this, workers, logger] {
+      if (!transport_.wait_for_sync()) return;
+      set_.run(workers);
+      std::string names;
+      for (const auto& n : set_.names()) names += (names.empty() ? "" : ", ") + n;
+      if (!names.empty()) logger->info("controllers running: {}", names);
+    });
+  }
+
+  void stop() {
+    transport_.stop();  // also unblocks wait_for_sync()
+    if (starter_.joinable()) starter_.join();
+    if (scheduler_) scheduler_->stop();
+    set_.stop();
+  }
+
+ private:
+  controllers::RestTransport transport_;
+  ControllerSet set_;
+  std::unique_ptr<scheduler::SchedulerService> scheduler_;
+  std::thread starter_;
+};
+
 class ControllersPart final : public Part {
  public:
   const char* name() const override { return "controllers"; }
 
   void add_flags(flags::FlagSet& set) override {
-    set.add("disable-controller-manager", &disable_controllers_, "do not run the controllers");
-    set.add("controller-workers", &workers_, "worker threads per controller");
+    set.add("disable-controller-manager", &flags_.disable_controllers, "do not run the controllers");
+    set.add("disable-scheduler", &flags_.disable_scheduler, "do not run the scheduler");
+    set.add("leader-elect", &flags_.leader_elect,
+            "run the scheduler and controllers only while holding the Lease kube-system/kedge-controllers "
+            "(several servers on one datastore)");
+    set.add("controller-workers", &flags_.workers, "worker threads per controller");
   }
 
   Status start(const NodeEnvironment& env) override {
     auto logger = log::logger("controllers");
-    if (disable_controllers_) {
-      logger->info("controllers disabled (--disable-controller-manager)");
+    if (flags_.disable_controllers && flags_.disable_scheduler) {
+      logger->info("scheduler and controllers disabled");
       return ok_status();
     }
-    if (workers_ < 1 || workers_ > 64) {
-      return invalid_argument("--controller-workers=" + std::to_string(workers_) + ": want 1..64");
+    if (flags_.workers < 1 || flags_.workers > 64) {
+      return invalid_argument("--controller-workers=" + std::to_string(flags_.workers) + ": want 1..64");
     }
     env_ = env;
     KEDGE_ASSIGN_OR_RETURN(auto config, client::Kubeconfig::load(env_.kubeconfig));
     KEDGE_ASSIGN_OR_RETURN(client_, client::RestClient::create({.config = config, .user_agent = "kedge-controllers"}));
-    transport_ = std::make_unique<controllers::RestTransport>(*client_);
     ctx_ = std::make_unique<ControllerContext>(ControllerContext{.env = env_, .client = *client_});
-    set_ = std::make_unique<ControllerSet>(*transport_, *ctx_);
-    register_controllers(*set_);
-    transport_->start();
-    // Informers list in the background; workers start once every cache has
-    // listed, on a thread of our own so the role's start is not held up.
-    starter_ = std::thread([this, logger] {
-      if (!transport_->wait_for_sync()) return;
-      set_->run(static_cast<int>(workers_));
-      std::string names;
-      for (const auto& n : set_->names()) names += (names.empty() ? "" : ", ") + n;
-      logger->info("controllers running: {}", names);
-    });
+    if (!flags_.leader_elect) {
+      begin_term();
+      return ok_status();
+    }
+    elector_ = std::make_unique<controllers::LeaderElector>(
+        *client_, controllers::LeaderElectionOptions{.identity = controllers::leader_identity(env_.node_name),
+                                                     .on_started_leading = [this] { begin_term(); },
+                                                     .on_stopped_leading = [this] { end_term(); }});
+    elector_->run();
     return ok_status();
   }
 
   void stop() override {
-    if (!transport_) return;
-    // Unblocks wait_for_sync() before joining the starter.
-    transport_->stop();
-    if (starter_.joinable()) starter_.join();
-    set_->stop();
-    set_.reset();
-    transport_.reset();
+    if (elector_) {
+      elector_->stop();  // ends the term (on_stopped_leading) and releases the Lease
+      elector_.reset();
+    }
+    end_term();
   }
 
  private:
-  bool disable_controllers_ = false;
-  std::int64_t workers_ = 2;
+  void begin_term() {
+    term_ = std::make_unique<Term>(*client_, *ctx_, flags_);
+    term_->start(static_cast<int>(flags_.workers));
+  }
+  void end_term() {
+    if (!term_) return;
+    term_->stop();
+    term_.reset();
+  }
+
+  PartFlags flags_;
   NodeEnvironment env_;
   std::unique_ptr<client::RestClient> client_;
-  std::unique_ptr<controllers::RestTransport> transport_;
   std::unique_ptr<ControllerContext> ctx_;
-  std::unique_ptr<ControllerSet> set_;
-  std::thread starter_;
+  std::unique_ptr<controllers::LeaderElector> elector_;
+  std::unique_ptr<Term> term_;  // elector thread (or start/stop without election)
 };
 
 }  // namespace

@@ -1,0 +1,404 @@
+#include "kedge/scheduler/service.h"
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <random>
+
+#include <boost/json.hpp>
+
+#include "kedge/api/meta.h"
+#include "kedge/base/log.h"
+
+namespace kedge::scheduler {
+
+namespace json = boost::json;
+
+namespace {
+
+enum class Kind { kPod, kNode, kNamespace, kBindFailed, kBound };
+
+std::string now_rfc3339() { return api::format_rfc3339(std::chrono::system_clock::now()); }
+
+// An update that changes neither spec nor labels/annotations cannot change a
+// scheduling decision (our own status writes come back this way); upstream's
+// isPodUpdated ignores the same fields.
+bool scheduling_relevant_change(const json::value& old_obj, const json::value& obj) {
+  auto field = [](const json::value& v, std::string_view k) -> const json::value* {
+    const auto* o = v.if_object();
+    return o ? o->if_contains(k) : nullptr;
+  };
+  auto same = [](const json::value* a, const json::value* b) {
+    if (!a || !b) return a == b;
+    return *a == *b;
+  };
+  if (!same(field(old_obj, "spec"), field(obj, "spec"))) return true;
+  const auto* om = field(old_obj, "metadata");
+  const auto* nm = field(obj, "metadata");
+  if (!om || !nm) return true;
+  return !same(field(*om, "labels"), field(*nm, "labels")) ||
+         !same(field(*om, "annotations"), field(*nm, "annotations")) ||
+         !same(field(*om, "deletionTimestamp"), field(*nm, "deletionTimestamp"));
+}
+
+// The pod's PodScheduled condition says exactly this already.
+bool has_unschedulable_condition(const json::value& pod, std::string_view message) {
+  const auto* status = pod.as_object().if_contains("status");
+  if (!status || !status->is_object()) return false;
+  const auto* conds = status->as_object().if_contains("conditions");
+  if (!conds || !conds->is_array()) return false;
+  for (const auto& c : conds->as_array()) {
+    const auto* o = c.if_object();
+    if (!o) continue;
+    const auto* type = o->if_contains("type");
+    if (!type || !type->is_string() || type->as_string() != "PodScheduled") continue;
+    const auto* st = o->if_contains("status");
+    const auto* msg = o->if_contains("message");
+    return st && st->is_string() && st->as_string() == "False" && msg && msg->is_string() &&
+           msg->as_string() == message;
+  }
+  return false;
+}
+
+}  // namespace
+
+struct SchedulerService::Event {
+  Kind kind;
+  client::Object old_obj;
+  client::Object obj;
+  bool deleted = false;
+  QueuedPod qp;  // kBindFailed / kBound
+};
+
+class SchedulerService::Handler final : public client::InformerHandler {
+ public:
+  Handler(SchedulerService& s, Kind kind) : s_(s), kind_(kind) {}
+  void on_add(const client::Object& obj) override { s_.post({.kind = kind_, .obj = obj}); }
+  void on_update(const client::Object& old_obj, const client::Object& obj) override {
+    s_.post({.kind = kind_, .old_obj = old_obj, .obj = obj});
+  }
+  void on_delete(const client::Object& obj) override { s_.post({.kind = kind_, .obj = obj, .deleted = true}); }
+
+ private:
+  SchedulerService& s_;
+  const Kind kind_;
+};
+
+SchedulerService::SchedulerService(controllers::Transport& transport, client::RestClient& client,
+                                   SchedulerServiceOptions options)
+    : transport_(transport),
+      client_(client),
+      options_(std::move(options)),
+      queue_(options_.queue),
+      scheduler_(cache_, options_.scheduler) {}
+
+SchedulerService::~SchedulerService() { stop(); }
+
+void SchedulerService::register_watches() {
+  handlers_.push_back(std::make_unique<Handler>(*this, Kind::kPod));
+  transport_.watch(controllers::pods_resource(), handlers_.back().get());
+  handlers_.push_back(std::make_unique<Handler>(*this, Kind::kNode));
+  transport_.watch(controllers::nodes_resource(), handlers_.back().get());
+  handlers_.push_back(std::make_unique<Handler>(*this, Kind::kNamespace));
+  transport_.watch(controllers::namespaces_resource(), handlers_.back().get());
+}
+
+void SchedulerService::run() {
+  const int writers = std::max(1, options_.writers);
+  for (int i = 0; i < writers; ++i) writer_threads_.emplace_back([this] { writer(); });
+  loop_thread_ = std::thread([this] { loop(); });
+  log::logger("scheduler")->info("scheduler {} running", options_.scheduler.scheduler_name);
+}
+
+void SchedulerService::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (loop_thread_.joinable()) loop_thread_.join();
+  {
+    std::lock_guard lock(write_mu_);
+    writers_stopping_ = true;
+  }
+  write_cv_.notify_all();
+  for (auto& t : writer_threads_) t.join();
+  writer_threads_.clear();
+}
+
+void SchedulerService::post(Event event) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.push_back(std::move(event));
+  }
+  wake_.notify_one();
+}
+
+void SchedulerService::loop() {
+  std::vector<Event> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      auto wakeup = queue_.next_wakeup();
+      auto ready = [&] { return stopping_ || !inbox_.empty(); };
+      if (!wakeup) {
+        wake_.wait(lock, ready);
+      } else {
+        // The queue's clock is steady_clock unless a test injects another.
+        wake_.wait_until(lock, *wakeup, ready);
+      }
+      if (stopping_) return;
+      batch.swap(inbox_);
+    }
+    for (const auto& e : batch) apply(e);
+    batch.clear();
+    // Schedule what is ready, but look at the inbox between pods so that
+    // node and binding events are not starved by a long queue.
+    for (int i = 0; i < 256; ++i) {
+      auto qp = queue_.pop();
+      if (!qp) break;
+      schedule_one(std::move(*qp));
+    }
+  }
+}
+
+void SchedulerService::apply(const Event& e) {
+  auto logger = log::logger("scheduler");
+  switch (e.kind) {
+    case Kind::kPod:
+      apply_pod(e.old_obj, e.obj, e.deleted);
+      return;
+    case Kind::kNode:
+      if (e.deleted) {
+        cache_.remove_node(api::get_name(*e.obj));
+        queue_.on_event(ClusterEvent::kNodeDeleted);
+      } else if (Status s = cache_.upsert_node(*e.obj); !s.ok()) {
+        logger->warn("node {}: {}", api::get_name(*e.obj), s.to_string());
+      } else {
+        queue_.on_event(e.old_obj ? ClusterEvent::kNodeUpdated : ClusterEvent::kNodeAdded);
+      }
+      return;
+    case Kind::kNamespace: {
+      std::string name(api::get_name(*e.obj));
+      if (e.deleted) {
+        cache_.remove_namespace(name);
+      } else {
+        json::object labels;
+        const auto* md = e.obj->as_object().if_contains("metadata");
+        if (md && md->is_object()) {
+          if (const auto* l = md->as_object().if_contains("labels"); l && l->is_object()) labels = l->as_object();
+        }
+        cache_.upsert_namespace(name, std::move(labels));
+      }
+      queue_.on_event(ClusterEvent::kNamespaceChanged);
+      return;
+    }
+    case Kind::kBindFailed:
+      cache_.forget_pod(e.qp.pod->key());
+      queue_.add_backoff(e.qp);
+      return;
+    case Kind::kBound:
+      queue_.done(e.qp.pod->key());
+      return;
+  }
+}
+
+void SchedulerService::apply_pod(const client::Object& old_obj, const client::Object& obj, bool deleted) {
+  auto logger = log::logger("scheduler");
+  std::string key = std::string(api::get_namespace(*obj)) + "/" + std::string(api::get_name(*obj));
+  if (deleted) {
+    queue_.remove(key);
+    if (cache_.has_pod(key)) {
+      cache_.remove_pod(key);
+      queue_.on_event(ClusterEvent::kAssignedPodDeleted);
+    }
+    return;
+  }
+  auto parsed = parse_pod(*obj);
+  if (!parsed.ok()) {
+    logger->warn("pod {}: {}", key, parsed.status().to_string());
+    return;
+  }
+  std::shared_ptr<const PodInfo> pod = *parsed;
+  if (!pod->node_name.empty()) {
+    queue_.remove(key);
+    const bool had = cache_.has_pod(key);
+    if (pod->terminal) {
+      if (had) {
+        cache_.remove_pod(key);
+        queue_.on_event(ClusterEvent::kAssignedPodDeleted);
+      }
+      return;
+    }
+    if (Status s = cache_.add_pod(pod); !s.ok()) logger->warn("pod {}: {}", key, s.to_string());
+    if (!had) queue_.on_event(ClusterEvent::kAssignedPodAdded);
+    return;
+  }
+  const std::string& ours = options_.scheduler.scheduler_name;
+  const std::string& theirs = pod->scheduler_name.empty() ? std::string("default-scheduler") : pod->scheduler_name;
+  if (theirs != ours || pod->terminating || pod->terminal) {
+    queue_.remove(key);
+    return;
+  }
+  // Assumed and binding: the informer has not seen the binding yet.
+  if (cache_.is_assumed(key)) return;
+  if (old_obj && queue_.contains(key) && !scheduling_relevant_change(*old_obj, *obj)) return;
+  queue_.add(std::move(pod));
+}
+
+void SchedulerService::schedule_one(QueuedPod qp) {
+  auto logger = log::logger("scheduler");
+  ScheduleResult result = scheduler_.schedule(*qp.pod);
+  switch (result.outcome) {
+    case ScheduleResult::Outcome::kScheduled: {
+      if (Status s = cache_.assume_pod(qp.pod, result.node); !s.ok()) {
+        logger->warn("pod {}: assuming on {}: {}", qp.pod->key(), result.node, s.to_string());
+        queue_.add_backoff(std::move(qp));
+        return;
+      }
+      // The pod stays in flight in the queue until the binding is written.
+      auto pod = qp.pod;
+      write([this, pod, node = result.node, qp = std::move(qp)]() mutable { bind(pod, node, std::move(qp)); });
+      return;
+    }
+    case ScheduleResult::Outcome::kUnschedulable: {
+      ++unschedulable_;
+      logger->debug("pod {} unschedulable: {}", qp.pod->key(), result.message);
+      auto pod = qp.pod;
+      queue_.add_unschedulable(std::move(qp), result);
+      write([this, pod, message = result.message] { report_unschedulable(pod, message); });
+      return;
+    }
+    case ScheduleResult::Outcome::kError:
+      logger->warn("pod {}: {}", qp.pod->key(), result.message);
+      queue_.add_backoff(std::move(qp));
+      return;
+  }
+}
+
+void SchedulerService::write(std::function<void()> task) {
+  {
+    std::lock_guard lock(write_mu_);
+    writes_.push_back(std::move(task));
+  }
+  write_cv_.notify_one();
+}
+
+void SchedulerService::writer() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock lock(write_mu_);
+      write_cv_.wait(lock, [&] { return writers_stopping_ || !writes_.empty(); });
+      if (writers_stopping_) return;  // pending writes are dropped: a new leader redoes them
+      task = std::move(writes_.front());
+      writes_.pop_front();
+    }
+    task();
+  }
+}
+
+void SchedulerService::bind(const std::shared_ptr<const PodInfo>& pod, const std::string& node, QueuedPod qp) {
+  json::object body{
+      {"apiVersion", "v1"},
+      {"kind", "Binding"},
+      {"metadata", json::object{{"name", pod->name}, {"namespace", pod->ns}, {"uid", pod->uid}}},
+      {"target", json::object{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
+  auto result = client_.send("POST", "/api/v1/namespaces/" + pod->ns + "/pods/" + pod->name + "/binding", body);
+  if (!result.ok()) {
+    auto s = result.status();
+    // NotFound: the pod is gone. Otherwise (conflict, server unavailable)
+    // forget the assumption and try again after backoff.
+    if (s.code() != Code::kNotFound) {
+      log::logger("scheduler")->warn("binding {} to {}: {}", pod->key(), node, s.to_string());
+    }
+    post({.kind = Kind::kBindFailed, .qp = std::move(qp)});
+    return;
+  }
+  ++bound_;
+  post({.kind = Kind::kBound, .qp = std::move(qp)});
+  if (options_.scheduled_events) {
+    record_event(*pod, "Normal", "Scheduled", "Successfully assigned " + pod->key() + " to " + node);
+  }
+}
+
+void SchedulerService::report_unschedulable(const std::shared_ptr<const PodInfo>& pod, const std::string& message) {
+  auto logger = log::logger("scheduler");
+  // Rewrite the condition only when it changes: each write is a pod update
+  // every watcher sees.
+  controllers::Object current = transport_.get(controllers::pods_resource(), pod->ns, pod->name);
+  if (!current || !has_unschedulable_condition(*current, message)) {
+    json::object cond{{"type", "PodScheduled"},          {"status", "False"},
+                      {"reason", "Unschedulable"},       {"message", message},
+                      {"lastProbeTime", nullptr},        {"lastTransitionTime", now_rfc3339()}};
+    json::object patch{{"status", json::object{{"conditions", json::array{cond}}}}};
+    auto r = client_.send("PATCH", "/api/v1/namespaces/" + pod->ns + "/pods/" + pod->name + "/status", patch,
+                          "application/strategic-merge-patch+json");
+    if (!r.ok() && r.status().code() != Code::kNotFound) {
+      logger->warn("pod {}: writing PodScheduled=False: {}", pod->key(), r.status().to_string());
+    }
+  }
+  record_event(*pod, "Warning", "FailedScheduling", message);
+}
+
+void SchedulerService::record_event(const PodInfo& pod, const char* type, const char* reason,
+                                    const std::string& message) {
+  const std::string now = now_rfc3339();
+  std::string key = pod.uid + "\n" + reason + "\n" + message;
+  EventRecord prior;
+  {
+    std::lock_guard lock(write_mu_);
+    auto it = events_.find(key);
+    if (it != events_.end()) {
+      it->second.count += 1;
+      prior = it->second;
+    }
+  }
+  const std::string collection = "/api/v1/namespaces/" + pod.ns + "/events";
+  if (!prior.name.empty()) {
+    // client-go's correlator: the same source, object, reason and message
+    // bump count and lastTimestamp of the first event instead of adding one.
+    json::object patch{{"count", prior.count}, {"lastTimestamp", now}};
+    auto r = client_.send("PATCH", collection + "/" + prior.name, patch, "application/merge-patch+json");
+    if (r.ok()) return;
+    if (r.status().code() != Code::kNotFound) {
+      log::logger("scheduler")->debug("event {}: {}", prior.name, r.status().to_string());
+      return;
+    }
+  }
+  // Upstream names events <object>.<hex nanoseconds>.
+  char suffix[32];
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::snprintf(suffix, sizeof suffix, ".%016" PRIx64,
+                static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^ (rng() & 0xfff));
+  std::string name = pod.name + suffix;
+  json::object ev{
+      {"apiVersion", "v1"},
+      {"kind", "Event"},
+      {"metadata", json::object{{"name", name}, {"namespace", pod.ns}}},
+      {"involvedObject", json::object{{"apiVersion", "v1"},
+                                      {"kind", "Pod"},
+                                      {"namespace", pod.ns},
+                                      {"name", pod.name},
+                                      {"uid", pod.uid}}},
+      {"reason", reason},
+      {"message", message},
+      {"source", json::object{{"component", options_.scheduler.scheduler_name}}},
+      {"firstTimestamp", now},
+      {"lastTimestamp", now},
+      {"count", 1},
+      {"type", type},
+      {"reportingComponent", options_.scheduler.scheduler_name},
+      {"reportingInstance", options_.scheduler.scheduler_name}};
+  auto r = client_.send("POST", collection, ev);
+  if (!r.ok()) {
+    log::logger("scheduler")->debug("event for {}: {}", pod.key(), r.status().to_string());
+    return;
+  }
+  std::lock_guard lock(write_mu_);
+  // Bounded memory: forget the correlation state rather than grow without end.
+  if (events_.size() >= 4096) events_.clear();
+  events_[key] = EventRecord{.name = name, .count = 1};
+}
+
+}  // namespace kedge::scheduler
