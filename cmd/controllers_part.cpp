@@ -28,8 +28,6 @@
 #include "kedge/controllers/garbage_collector.h"
 #include "kedge/controllers/job.h"
 #include "kedge/controllers/leader_election.h"
-#include "kedge/controllers/node_ipam.h"
-#include "kedge/controllers/node_lifecycle.h"
 #include "kedge/controllers/replicaset.h"
 #include "kedge/controllers/rest_transport.h"
 #include "kedge/controllers/serviceaccount.h"
@@ -44,10 +42,6 @@ namespace {
 struct ControllerContext {
   const NodeEnvironment& env;
   client::RestClient& client;  // for requests the Transport has no verb for
-  // Node lifecycle and IPAM settings (flags of this part).
-  std::chrono::milliseconds node_monitor_grace_period{50000};
-  std::chrono::milliseconds node_monitor_period{5000};
-  int node_cidr_mask_size = 24;
 };
 
 // The running set: built once per start, torn down in reverse.
@@ -84,13 +78,6 @@ class ControllerSet {
 void register_controllers(ControllerSet& set) {
   set.add<controllers::ReplicaSetController>("replicaset");
   set.add<controllers::DeploymentController>("deployment");
-  const ControllerContext& ctx = set.context();
-  set.add<controllers::NodeLifecycleController>(
-      "node-lifecycle", controllers::NodeLifecycleOptions{.grace_period = ctx.node_monitor_grace_period,
-                                                          .monitor_period = ctx.node_monitor_period});
-  set.add<controllers::NodeIpamController>(
-      "node-ipam",
-      controllers::NodeIpamOptions{.cluster_cidr = ctx.env.cluster_cidr, .node_mask_size = ctx.node_cidr_mask_size});
   set.add<controllers::GarbageCollector>(
       "garbage-collector",
       controllers::GarbageCollectorOptions{.resources = {controllers::pods_resource(), controllers::replicasets_resource(),
@@ -111,9 +98,6 @@ struct PartFlags {
   bool leader_elect = true;
   std::int64_t workers = 2;
   std::string scheduler_name = "default-scheduler";
-  std::int64_t node_monitor_grace_period = 50;  // seconds
-  std::int64_t node_monitor_period = 5;         // seconds
-  std::int64_t node_cidr_mask_size = 24;
 };
 
 // What runs while we lead: one transport (shared informers), the
@@ -171,10 +155,6 @@ class ControllersPart final : public Part {
             "run the scheduler and controllers only while holding the Lease kube-system/kedge-controllers "
             "(several servers on one datastore)");
     set.add("controller-workers", &flags_.workers, "worker threads per controller");
-    set.add("node-monitor-grace-period", &flags_.node_monitor_grace_period,
-            "seconds without node status or Lease renewal before a node's Ready becomes Unknown");
-    set.add("node-monitor-period", &flags_.node_monitor_period, "seconds between node health checks");
-    set.add("node-cidr-mask-size", &flags_.node_cidr_mask_size, "prefix length of each node's podCIDR");
   }
 
   Status start(const NodeEnvironment& env) override {
@@ -186,21 +166,10 @@ class ControllersPart final : public Part {
     if (flags_.workers < 1 || flags_.workers > 64) {
       return invalid_argument("--controller-workers=" + std::to_string(flags_.workers) + ": want 1..64");
     }
-    if (flags_.node_monitor_grace_period < 1 || flags_.node_monitor_period < 1) {
-      return invalid_argument("--node-monitor-grace-period and --node-monitor-period: want at least 1 second");
-    }
-    const controllers::NodeIpamOptions ipam{.cluster_cidr = env.cluster_cidr,
-                                            .node_mask_size = static_cast<int>(flags_.node_cidr_mask_size)};
-    KEDGE_RETURN_IF_ERROR(controllers::NodeIpamController::validate(ipam));
     env_ = env;
     KEDGE_ASSIGN_OR_RETURN(auto config, client::Kubeconfig::load(env_.kubeconfig));
     KEDGE_ASSIGN_OR_RETURN(client_, client::RestClient::create({.config = config, .user_agent = "kedge-controllers"}));
-    ctx_ = std::make_unique<ControllerContext>(
-        ControllerContext{.env = env_,
-                          .client = *client_,
-                          .node_monitor_grace_period = std::chrono::seconds(flags_.node_monitor_grace_period),
-                          .node_monitor_period = std::chrono::seconds(flags_.node_monitor_period),
-                          .node_cidr_mask_size = static_cast<int>(flags_.node_cidr_mask_size)});
+    ctx_ = std::make_unique<ControllerContext>(ControllerContext{.env = env_, .client = *client_});
     if (!flags_.leader_elect) {
       begin_term();
       return ok_status();
