@@ -2,6 +2,7 @@
 
 #include "kedge/base/log.h"
 #include "kedge/control/api_handler.h"
+#include "kedge/control/node_proxy.h"
 #include "kedge/control/pki.h"
 
 namespace kedge::control {
@@ -10,6 +11,7 @@ struct ApiServer::Impl {
   ApiServerOptions options;
   std::unique_ptr<ApiHandler> handler;
   std::unique_ptr<HttpServer> http;
+  std::unique_ptr<NodeProxy> node_proxy;  // pods/log → the pod's agent
   bool stopped = false;
 };
 
@@ -35,8 +37,25 @@ Status ApiServer::start() {
   // The handler needs the server's worker pool and timers; the server needs
   // the handler: the lambdas below reach the server through impl_.
   Impl* impl = impl_.get();
+  // edge-control's identity towards agents (:10250), as upstream's
+  // --kubelet-client-certificate.
+  const auto agent_client_cert = o.data_dir / "server" / "tls" / "client-kubelet.crt";
+  const auto agent_client_key = o.data_dir / "server" / "tls" / "client-kubelet.key";
+  if (!std::filesystem::exists(agent_client_cert) || !std::filesystem::exists(agent_client_key)) {
+    KEDGE_RETURN_IF_ERROR(issue_client_cert(pki, "kube-apiserver-kubelet-client", {"system:masters"},
+                                            agent_client_cert, agent_client_key));
+  }
+  impl->node_proxy = std::make_unique<NodeProxy>(NodeProxyOptions{
+      .ca_file = pki.ca_cert,
+      .client_cert_file = agent_client_cert,
+      .client_key_file = agent_client_key,
+      .api = [impl](const HttpRequest& r) { return impl->handler->handle(r); }});
   impl->http = std::make_unique<HttpServer>(
-      o.http, [impl](const HttpRequest& r) { return impl->handler->handle(r); },
+      o.http,
+      [impl](const HttpRequest& r) {
+        if (NodeProxy::handles(r)) return impl->node_proxy->handle(r);
+        return impl->handler->handle(r);
+      },
       [impl](std::string_view verb, int code) {
         if (impl->handler) impl->handler->count_request(verb, code);
       });
@@ -73,6 +92,7 @@ void ApiServer::stop() {
   impl_->stopped = true;
   if (impl_->handler) impl_->handler->stop();
   if (impl_->http) impl_->http->stop();
+  if (impl_->node_proxy) impl_->node_proxy->stop();
 }
 
 }  // namespace kedge::control

@@ -4,6 +4,7 @@
 #include <openssl/x509.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -124,6 +125,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   bool over_backlog() const { return backlog_ > server_.options.max_stream_backlog_bytes; }
   std::atomic<bool> gone{false};
+  // Flow control for StreamSink::wait_below (any thread): bytes handed to
+  // the sink and not yet written to the socket.
+  std::atomic<std::size_t> unsent{0};
+  std::mutex unsent_mu;
+  std::condition_variable unsent_cv;
+  void note_unsent_change() {
+    { std::lock_guard lock(unsent_mu); }
+    unsent_cv.notify_all();
+  }
 
  private:
   void handshake() {
@@ -229,6 +239,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     closed_ = true;
     gone = true;
+    note_unsent_change();
     if (source_) source_->cancel();
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(3));
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->close_now(); });
@@ -237,6 +248,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_now() {
     closed_ = true;
     gone = true;
+    note_unsent_change();
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(stream_).close();
@@ -267,6 +279,7 @@ class SessionSink : public StreamSink {
   bool write(std::string chunk) override {
     auto s = session_.lock();
     if (!s || s->gone) return false;
+    s->unsent += chunk.size();
     net::post(strand_, [s, chunk = std::move(chunk)]() mutable {
       if (s->over_backlog()) {
         s->finish_stream();  // a slow reader: end the stream, the client resumes
@@ -278,6 +291,13 @@ class SessionSink : public StreamSink {
   }
   void close() override {
     if (auto s = session_.lock()) net::post(strand_, [s] { s->finish_stream(); });
+  }
+  bool wait_below(std::size_t bytes, std::chrono::milliseconds timeout) override {
+    auto s = session_.lock();
+    if (!s) return false;
+    std::unique_lock lock(s->unsent_mu);
+    s->unsent_cv.wait_for(lock, timeout, [&] { return s->gone.load() || s->unsent.load() < bytes; });
+    return !s->gone;
   }
 
  private:
@@ -330,6 +350,8 @@ void Session::write_next() {
   net::async_write(stream_, http::make_chunk(net::buffer(*data)),
                    [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
                      self->backlog_ -= data->size();
+                     self->unsent -= data->size();
+                     self->note_unsent_change();
                      if (ec) {
                        self->writing_ = false;
                        return self->close();

@@ -303,6 +303,18 @@ Status issue_client_cert(const PkiFiles& files, const std::string& user,
   return write_pair(cert.get(), key.get(), cert_out, key_out);
 }
 
+Status issue_serving_cert(const PkiFiles& files, const std::string& common_name,
+                          const std::vector<std::string>& dns_names,
+                          const std::vector<std::string>& ip_addresses, const fs::path& cert_out,
+                          const fs::path& key_out) {
+  KEDGE_ASSIGN_OR_RETURN(PkeyPtr ca_key, load_key(files.ca_key));
+  KEDGE_ASSIGN_OR_RETURN(X509Ptr ca_cert, load_cert(files.ca_cert));
+  KEDGE_ASSIGN_OR_RETURN(PkeyPtr key, new_key());
+  CertSpec spec{.common_name = common_name, .server = true, .dns = dns_names, .ips = ip_addresses};
+  KEDGE_ASSIGN_OR_RETURN(X509Ptr cert, make_cert(spec, key.get(), ca_cert.get(), ca_key.get()));
+  return write_pair(cert.get(), key.get(), cert_out, key_out);
+}
+
 namespace {
 std::string base64(const std::string& in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');

@@ -8,6 +8,7 @@
 // contract.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -49,6 +50,14 @@ class StreamSink {
   virtual ~StreamSink() = default;
   virtual bool write(std::string chunk) = 0;
   virtual void close() = 0;  // ends the response (last chunk)
+  // Flow control for sources that can wait (logs): blocks until fewer than
+  // `bytes` written bytes are still queued for the client, or `timeout`
+  // passes. False once the client is gone. Never call on an event loop.
+  virtual bool wait_below(std::size_t bytes, std::chrono::milliseconds timeout) {
+    (void)bytes;
+    (void)timeout;
+    return true;
+  }
 };
 
 // A long-lived response body producer. start() is called once, on a worker

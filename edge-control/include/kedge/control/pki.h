@@ -47,4 +47,12 @@ Status issue_client_cert(const PkiFiles& files, const std::string& user,
                          const std::filesystem::path& cert_out,
                          const std::filesystem::path& key_out);
 
+// Issues a serving certificate signed by the CA (the agent API's: CN and
+// DNS SANs = node name, IP SANs = node addresses and 127.0.0.1).
+Status issue_serving_cert(const PkiFiles& files, const std::string& common_name,
+                          const std::vector<std::string>& dns_names,
+                          const std::vector<std::string>& ip_addresses,
+                          const std::filesystem::path& cert_out,
+                          const std::filesystem::path& key_out);
+
 }  // namespace kedge::control
