@@ -1,10 +1,11 @@
 // kedge proxy: the nftables service proxy for this node.
 //
-// Until edge-control feeds it over the API, its input is a directory of
-// Kubernetes JSON manifests (Services, EndpointSlices, or Lists of them),
-// watched with inotify: every change re-reads the directory and the proxy
-// reconciles. Threads: main (signals), the sync loop (owns the netlink
-// socket), the manifest watcher.
+// Input: the API server (--kubeconfig: Services and EndpointSlices through
+// informers), or a directory of Kubernetes JSON manifests (--manifests:
+// Services, EndpointSlices, or Lists of them, watched with inotify; every
+// change re-reads the directory), for tests and API-less devices.
+// Threads: main (signals), the sync loop (owns the netlink socket), the
+// informers or the manifest watcher, the /healthz+/metrics server.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -22,7 +23,7 @@
 #include "kedge/base/log.h"
 #include "kedge/base/signals.h"
 #include "kedge/netlink/transport.h"
-#include "kedge/proxy/proxier.h"
+#include "kedge/proxy/node_proxy.h"
 #include "roles.h"
 
 namespace kedge::cmd {
@@ -84,6 +85,8 @@ int run_proxy(std::span<const std::string> args) {
   std::vector<std::string> node_ips;
   std::string cluster_cidr = "10.42.0.0/16";
   std::string manifests;
+  std::string kubeconfig;
+  std::string status_address = "127.0.0.1:10249";
   std::int64_t min_sync_ms = 1000;
   std::int64_t max_endpoints = 10000;
   bool ipv6 = true;
@@ -94,7 +97,9 @@ int run_proxy(std::span<const std::string> args) {
   set.add("node-name", &node_name, "this node's name (for traffic policy Local); default: hostname");
   set.add("node-ip", &node_ips, "addresses NodePorts listen on; default: every non-loopback address");
   set.add("cluster-cidr", &cluster_cidr, "pod CIDR; other sources reaching a cluster IP are masqueraded");
-  set.add("manifests", &manifests, "directory of Service/EndpointSlice JSON files to serve (watched)");
+  set.add("kubeconfig", &kubeconfig, "watch Services and EndpointSlices on the API server this kubeconfig names");
+  set.add("manifests", &manifests, "instead of the API: a directory of Service/EndpointSlice JSON files (watched)");
+  set.add("status-address", &status_address, "where /healthz and /metrics are served (host:port; empty: nowhere)");
   set.add("min-sync-interval-ms", &min_sync_ms, "minimum time between two syncs");
   set.add("max-endpoints-per-service", &max_endpoints, "services with more endpoints are refused");
   set.add("ipv6", &ipv6, "also program the ip6 table");
@@ -102,12 +107,12 @@ int run_proxy(std::span<const std::string> args) {
   if (int rc = parse_or_exit(set, common, args); rc >= 0) return rc;
   auto logger = log::logger("proxy");
 
-  auto transport = netlink::open_netfilter_socket();
-  if (!transport.ok()) {
-    std::fprintf(stderr, "kedge proxy: %s\n", transport.status().to_string().c_str());
-    return 1;
-  }
   if (cleanup) {
+    auto transport = netlink::open_netfilter_socket();
+    if (!transport.ok()) {
+      std::fprintf(stderr, "kedge proxy: %s\n", transport.status().to_string().c_str());
+      return 1;
+    }
     Status st = proxy::cleanup(**transport, table);
     if (!st.ok()) {
       std::fprintf(stderr, "kedge proxy --cleanup: %s\n", st.to_string().c_str());
@@ -116,8 +121,8 @@ int run_proxy(std::span<const std::string> args) {
     logger->info("removed tables ip/ip6 {}", table);
     return 0;
   }
-  if (manifests.empty()) {
-    std::fprintf(stderr, "kedge proxy: --manifests is required until the proxy watches the API server\n");
+  if (manifests.empty() == kubeconfig.empty()) {
+    std::fprintf(stderr, "kedge proxy: give exactly one of --kubeconfig and --manifests\n");
     return 2;
   }
   if (node_name.empty()) {
@@ -127,15 +132,31 @@ int run_proxy(std::span<const std::string> args) {
   }
   if (node_ips.empty()) node_ips = local_addresses();
 
-  proxy::ProxierOptions options;
-  options.layout.table = table;
-  options.layout.node_name = node_name;
-  options.layout.node_ips = node_ips;
-  options.layout.cluster_cidr = cluster_cidr;
-  options.layout.max_endpoints_per_service = static_cast<std::size_t>(max_endpoints);
-  options.min_sync_interval = std::chrono::milliseconds(min_sync_ms);
-  if (!ipv6) options.families = {netlink::Family::kIp};
-  proxy::Proxier proxier(options, **transport);
+  proxy::NodeProxyOptions options{.kubeconfig = kubeconfig, .status_address = status_address};
+  options.proxier.layout.table = table;
+  options.proxier.layout.node_name = node_name;
+  options.proxier.layout.node_ips = node_ips;
+  options.proxier.layout.cluster_cidr = cluster_cidr;
+  options.proxier.layout.max_endpoints_per_service = static_cast<std::size_t>(max_endpoints);
+  options.proxier.min_sync_interval = std::chrono::milliseconds(min_sync_ms);
+  if (!ipv6) options.proxier.families = {netlink::Family::kIp};
+  auto started = proxy::NodeProxy::start(std::move(options));
+  if (!started.ok()) {
+    std::fprintf(stderr, "kedge proxy: %s\n", started.status().to_string().c_str());
+    return 1;
+  }
+  auto& node_proxy = **started;
+  proxy::Proxier& proxier = node_proxy.proxier();
+  logger->info("proxy running: table {}, node {}, {} node addresses, {} {}, status port {}", table, node_name,
+               node_ips.size(), kubeconfig.empty() ? "manifests" : "kubeconfig",
+               kubeconfig.empty() ? manifests : kubeconfig, node_proxy.status_port());
+  if (!kubeconfig.empty()) {
+    signals::wait_for_termination();
+    node_proxy.stop();
+    auto st = proxier.stats();
+    logger->info("proxy stopped after {} syncs ({} failed)", st.syncs, st.sync_failures);
+    return 0;
+  }
 
   int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   int wake[2];
@@ -146,7 +167,6 @@ int run_proxy(std::span<const std::string> args) {
   }
   proxier.replace_all(read_manifests(manifests));
   proxier.set_synced();
-  std::thread sync_thread([&] { proxier.run(); });
   std::thread watch_thread([&] {
     char buf[4096];
     while (true) {
@@ -160,15 +180,12 @@ int run_proxy(std::span<const std::string> args) {
       }
     }
   });
-  logger->info("proxy running: table {}, node {}, {} node addresses, manifests {}", table, node_name, node_ips.size(),
-               manifests);
   signals::wait_for_termination();
   // The tables stay: a restarted proxy adopts them without a traffic gap.
   if (write(wake[1], "x", 1) < 0) {
   }
-  proxier.stop();
   watch_thread.join();
-  sync_thread.join();
+  node_proxy.stop();
   auto st = proxier.stats();
   logger->info("proxy stopped after {} syncs ({} failed)", st.syncs, st.sync_failures);
   return 0;

@@ -132,6 +132,12 @@ Status Proxier::sync_locked_out() {
   std::lock_guard lock(mu_);
   ++stats_.syncs;
   stats_.last_sync_duration = took;
+  const double seconds = std::chrono::duration<double>(took).count();
+  stats_.sync_duration_sum_seconds += seconds;
+  for (std::size_t i = 0; i < kSyncDurationBuckets.size(); ++i) {
+    if (seconds <= kSyncDurationBuckets[i]) ++stats_.sync_duration_buckets[i];
+  }
+  stats_.last_sync_ok = result.ok();
   // Count each skipped service once per distinct failure, not per sync.
   if (skipped != 0 && skip_error != stats_.last_error) {
     stats_.invalid_objects += skipped;
@@ -196,6 +202,13 @@ bool Proxier::wait_idle(std::chrono::milliseconds timeout) {
   return cv_.wait_for(lock, timeout, [&] {
     return !dirty_ && service_changes_.empty() && slice_changes_.empty() && last_ok_;
   });
+}
+
+void Proxier::record_invalid(const Status& why) {
+  logger()->error("ignoring invalid object: {}", why.message());
+  std::lock_guard lock(mu_);
+  ++stats_.invalid_objects;
+  stats_.last_error = why.message();
 }
 
 ProxierStats Proxier::stats() const {

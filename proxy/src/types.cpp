@@ -291,4 +291,7 @@ Result<Objects> parse_objects(std::string_view text) {
   return out;
 }
 
+Result<Service> service_from_json(const json::value& object) { return service_from(object); }
+Result<EndpointSlice> slice_from_json(const json::value& object) { return slice_from(object); }
+
 }  // namespace kedge::proxy

@@ -1,6 +1,9 @@
-// End to end: the proxy (library, on its own thread that entered a "node"
-// network namespace, exactly as `kedge proxy` runs it) programs that node; a client namespace and two backend namespaces (each running
-// busybox httpd that names itself) are wired to it with veth pairs. Traffic
+// End to end through the real binaries: in a "node" network namespace run
+// `kedge server --disable-agent --disable-proxy` (the API) and
+// `kedge proxy --kubeconfig` (informers → nftables); Services and
+// EndpointSlices are created with /usr/bin/kubectl. A client namespace and
+// two backend namespaces (each running busybox httpd that names itself) are
+// wired to the node with veth pairs. Traffic
 // from the client must reach the backends through ClusterIP and NodePort,
 // spread over endpoints, stick with ClientIP affinity, be refused at once
 // for a service without endpoints, stop when the Service goes, and keep
@@ -10,19 +13,15 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
-#include <future>
 #include <map>
 #include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <sched.h>
+#include <csignal>
 
 #include "../netlink/netns.h"
-#include "kedge/netlink/reader.h"
-#include "kedge/proxy/proxier.h"
 #include "kedge/testing/prereq.h"
 #include "kedge/testing/process.h"
 #include "scenario.h"
@@ -62,7 +61,8 @@ class ProxyE2E : public ::testing::Test {
     ready_ = true;
   }
   void TearDown() override {
-    proxy_.reset();
+    stop_proxy();
+    server_.reset();
     servers_.clear();
     node_.reset();
     client_.reset();
@@ -80,68 +80,56 @@ class ProxyE2E : public ::testing::Test {
     b.exec({"ip", "link", "set", name + "b", "up"});
   }
 
-  // The proxy as `kedge proxy` runs it: a sync thread owning a netlink
-  // socket in the node's namespace, fed whole object lists.
-  struct RunningProxy {
-    std::unique_ptr<netlink::Transport> transport;
-    std::unique_ptr<proxy::Proxier> proxier;
-    std::thread thread;
-    ~RunningProxy() {
-      if (proxier) proxier->stop();
-      if (thread.joinable()) thread.join();
-    }
-  };
-
-  proxy::Objects objects() {
-    proxy::Objects out;
-    for (const auto& [file, json] : manifests_) {
-      auto o = proxy::parse_objects(json);
-      for (auto& s : o->services) out.services.push_back(s);
-      for (auto& s : o->slices) out.slices.push_back(s);
-    }
-    return out;
-  }
-  void write(const std::string& file, const std::string& json) {
-    manifests_[file] = json;
-    if (proxy_) proxy_->proxier->replace_all(objects());
-  }
-  void remove(const std::string& file) {
-    manifests_.erase(file);
-    if (proxy_) proxy_->proxier->replace_all(objects());
+  // The API server of this node, inside its namespace (loopback only).
+  void start_server() {
+    kubeconfig_ = tmp_ / "kedge.yaml";
+    server_ = std::make_unique<Process>(
+        std::vector<std::string>{"ip", "netns", "exec", node_->name(), kedge_binary(), "server", "--disable-agent",
+                                 "--disable-proxy", "--data-dir", (tmp_ / "server").string(), "--https-listen-port",
+                                 "6443", "--bind-address", "127.0.0.1", "--write-kubeconfig", kubeconfig_.string(),
+                                 "--config", "/dev/null"},
+        tmp_ / "server.log");
+    ASSERT_TRUE(eventually([&] { return server_->log().find("kedge server is ready") != std::string::npos ||
+                                        !server_->running(); },
+                           30s) &&
+                server_->running())
+        << server_->log();
   }
 
+  CommandResult kubectl(std::vector<std::string> args, const std::string& stdin_data = "") {
+    std::vector<std::string> argv = {"/usr/bin/kubectl", "--kubeconfig", kubeconfig_.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return node_->exec(argv, CommandOptions{.env = {{"HOME", tmp_.path().string()},
+                                                    {"KUBECACHEDIR", (tmp_ / "kcache").string()}},
+                                            .stdin_data = stdin_data,
+                                            .timeout = 30s,
+                                            .cwd = {}});
+  }
+  void apply(const std::string& json) {
+    auto r = kubectl({"apply", "-f", "-"}, json);
+    ASSERT_EQ(r.exit_code, 0) << r.err << "\n" << json;
+  }
+
+  // `kedge proxy` in the node namespace, watching the API server.
   void start_proxy() {
-    proxy_ = std::make_unique<RunningProxy>();
-    std::promise<bool> started;
-    auto done = started.get_future();
-    proxy::ProxierOptions options;
-    options.layout.node_name = "node-a";
-    options.layout.node_ips = {"10.100.0.1", "10.42.1.1", "10.42.2.1"};
-    options.layout.cluster_cidr = "10.42.0.0/16";
-    options.families = {netlink::Family::kIp};
-    options.min_sync_interval = 100ms;
-    auto* rp = proxy_.get();
-    const std::string ns = node_->name();
-    auto objs = objects();
-    rp->thread = std::thread([rp, ns, options, objs, &started] {
-      int fd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-      bool ok = fd >= 0 && setns(fd, CLONE_NEWNET) == 0;
-      if (fd >= 0) close(fd);
-      auto t = ok ? netlink::open_netfilter_socket() : Result<std::unique_ptr<netlink::Transport>>(internal_error("setns"));
-      if (!t.ok()) {
-        started.set_value(false);
-        return;
-      }
-      rp->transport = std::move(*t);
-      rp->proxier = std::make_unique<proxy::Proxier>(options, *rp->transport);
-      rp->proxier->replace_all(objs);
-      rp->proxier->set_synced();
-      started.set_value(true);
-      rp->proxier->run();
-    });
-    ASSERT_TRUE(done.get()) << "could not start the proxy in the node namespace";
+    proxy_ = std::make_unique<Process>(
+        std::vector<std::string>{"ip", "netns", "exec", node_->name(), kedge_binary(), "proxy", "--kubeconfig",
+                                 kubeconfig_.string(), "--node-name", "node-a", "--node-ip",
+                                 "10.100.0.1,10.42.1.1,10.42.2.1", "--cluster-cidr", "10.42.0.0/16",
+                                 "--min-sync-interval-ms", "100", "--status-address", "127.0.0.1:10249",
+                                 "--config", "/dev/null"},
+        tmp_ / ("proxy-" + std::to_string(++proxy_runs_) + ".log"));
   }
-  void stop_proxy() { proxy_.reset(); }
+  void stop_proxy() {
+    if (proxy_) proxy_->kill_and_wait(SIGTERM);
+    proxy_.reset();
+  }
+  std::string proxy_log() { return proxy_ ? proxy_->log() : ""; }
+  // /healthz or /metrics of the running proxy (node namespace, loopback).
+  std::string status(const std::string& path) {
+    auto r = node_->exec({"/bin/busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:10249" + path}, {.timeout = 5s});
+    return r.exit_code == 0 ? r.out : "ERR: " + r.err;
+  }
 
   // GET through the client namespace: body, or "ERR: <wget's message>".
   std::string get(const std::string& url, std::chrono::milliseconds timeout = 3s) {
@@ -156,10 +144,12 @@ class ProxyE2E : public ::testing::Test {
   }
 
   TempDir tmp_{"kedge-proxy-e2e"};
-  std::map<std::string, std::string> manifests_;
+  std::filesystem::path kubeconfig_;
   std::unique_ptr<NetNs> node_, client_, be1_, be2_;
   std::vector<std::unique_ptr<Process>> servers_;
-  std::unique_ptr<RunningProxy> proxy_;
+  std::unique_ptr<Process> server_;
+  std::unique_ptr<Process> proxy_;
+  int proxy_runs_ = 0;
   bool ready_ = false;
 };
 
@@ -167,22 +157,29 @@ TEST_F(ProxyE2E, ServicesThroughTheKernel) {
   KEDGE_REQUIRE(is_root(), "needs root for network namespaces");
   KEDGE_REQUIRE(!find_binary("nft").empty(), "needs nft");
   KEDGE_REQUIRE(access("/bin/busybox", X_OK) == 0, "needs busybox-static");
+  KEDGE_REQUIRE(access("/usr/bin/kubectl", X_OK) == 0, "needs /usr/bin/kubectl");
   ASSERT_TRUE(ready_);
+  start_server();
   const std::vector<std::string> both = {"10.42.1.5@node-a", "10.42.2.5@node-b"};
-  write("web.json", service_json("web", "10.43.0.10", 80, "", "TCP", 30080, "NodePort"));
-  write("web-slice.json", slice_json("web", "web-1", both, 8080));
-  write("sticky.json", service_json("sticky", "10.43.0.11", 80,
-                                    R"(,"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":300}})"));
-  write("sticky-slice.json", slice_json("sticky", "sticky-1", both, 8080));
-  write("empty.json", service_json("empty", "10.43.0.20", 80));
+  apply(service_json("web", "10.43.1.10", 80, "", "TCP", 30080, "NodePort"));
+  apply(slice_json("web", "web-1", both, 8080));
+  apply(service_json("sticky", "10.43.1.11", 80,
+                     R"(,"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":300}})"));
+  apply(slice_json("sticky", "sticky-1", both, 8080));
+  apply(service_json("empty", "10.43.1.20", 80));
   start_proxy();
-  ASSERT_TRUE(eventually([&] { return get("http://10.43.0.10/").rfind("be", 0) == 0; }, 15s))
-      << get("http://10.43.0.10/") << "\n" << proxy_->proxier->stats().last_error;
+  ASSERT_TRUE(eventually([&] { return get("http://10.43.1.10/").rfind("be", 0) == 0; }, 20s))
+      << get("http://10.43.1.10/") << "\n" << proxy_log();
+  EXPECT_EQ(status("/healthz"), "ok\n");
+  const std::string metrics = status("/metrics");
+  EXPECT_NE(metrics.find("kedge_proxy_sync_duration_seconds_count "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("kedge_proxy_last_sync_ok 1"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("kedge_proxy_rules 0\n"), std::string::npos) << metrics;
 
   // ClusterIP and NodePort reach both backends (load spreads).
   std::set<std::string> seen_cluster, seen_nodeport;
   for (int i = 0; i < 40 && (seen_cluster.size() < 2 || seen_nodeport.size() < 2); ++i) {
-    seen_cluster.insert(get("http://10.43.0.10/"));
+    seen_cluster.insert(get("http://10.43.1.10/"));
     seen_nodeport.insert(get("http://10.100.0.1:30080/"));
   }
   EXPECT_EQ(seen_cluster, (std::set<std::string>{"be1", "be2"}));
@@ -190,16 +187,26 @@ TEST_F(ProxyE2E, ServicesThroughTheKernel) {
 
   // ClientIP affinity pins the client to one backend.
   std::set<std::string> sticky;
-  for (int i = 0; i < 15; ++i) sticky.insert(get("http://10.43.0.11/"));
+  for (int i = 0; i < 15; ++i) sticky.insert(get("http://10.43.1.11/"));
   EXPECT_EQ(sticky.size(), 1u) << *sticky.begin();
   EXPECT_EQ(sticky.begin()->rfind("be", 0), 0u) << *sticky.begin();
 
   // No endpoints: refused at once, not a timeout.
   auto t0 = std::chrono::steady_clock::now();
-  std::string refused = get("http://10.43.0.20/");
+  std::string refused = get("http://10.43.1.20/");
   auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_NE(refused.find("refused"), std::string::npos) << refused;
   EXPECT_LT(took, 1s);
+
+  // An endpoint added through the API starts taking traffic; its removal
+  // stops it (watch events, not only the initial list).
+  apply(slice_json("web", "web-1", {"10.42.1.5@node-a"}, 8080));
+  EXPECT_TRUE(eventually([&] {
+    std::set<std::string> seen;
+    for (int i = 0; i < 10; ++i) seen.insert(get("http://10.43.1.10/"));
+    return seen == std::set<std::string>{"be1"};
+  }, 15s)) << proxy_log();
+  apply(slice_json("web", "web-1", both, 8080));
 
   // Restart: traffic keeps flowing while the proxy is down and back.
   std::atomic<bool> stop{false};
@@ -207,7 +214,7 @@ TEST_F(ProxyE2E, ServicesThroughTheKernel) {
   std::string last_failure;
   std::thread load([&] {
     while (!stop) {
-      std::string r = get("http://10.43.0.10/");
+      std::string r = get("http://10.43.1.10/");
       if (r.rfind("be", 0) == 0) ++ok;
       else {
         ++failed;
@@ -216,30 +223,27 @@ TEST_F(ProxyE2E, ServicesThroughTheKernel) {
     }
   });
   std::this_thread::sleep_for(500ms);
-  stop_proxy();  // its tables stay in the kernel
+  stop_proxy();  // SIGTERM; its tables stay in the kernel
   std::this_thread::sleep_for(500ms);
   start_proxy();
-  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(eventually([&] { return status("/healthz") == "ok\n"; }, 15s)) << proxy_log();
+  std::this_thread::sleep_for(500ms);
   stop = true;
   load.join();
   EXPECT_GT(ok.load(), 5);
   EXPECT_EQ(failed.load(), 0) << last_failure;
 
   // Deleting the Service removes its rules and its traffic.
-  remove("web.json");
+  auto del = kubectl({"delete", "service", "web"});
+  ASSERT_EQ(del.exit_code, 0) << del.err;
   EXPECT_TRUE(eventually([&] { return table().find("default/web/") == std::string::npos; }, 10s)) << table();
-  EXPECT_EQ(get("http://10.43.0.10/").rfind("ERR", 0), 0u);
+  EXPECT_EQ(get("http://10.43.1.10/").rfind("ERR", 0), 0u);
   EXPECT_NE(table().find("default/sticky/"), std::string::npos);
 
-  // Cleanup (what `kedge proxy --cleanup` calls) removes everything.
+  // `kedge proxy --cleanup` removes everything.
   stop_proxy();
-  ASSERT_TRUE(node_->enter());
-  {
-    auto t = netlink::open_netfilter_socket();
-    ASSERT_TRUE(t.ok());
-    EXPECT_TRUE(proxy::cleanup(**t, "kedge-proxy").ok());
-  }
-  node_->leave();
+  auto cleanup = node_->exec({kedge_binary(), "proxy", "--cleanup", "--config", "/dev/null"});
+  EXPECT_EQ(cleanup.exit_code, 0) << cleanup.err;
   auto tables = node_->exec({"nft", "list", "tables"});
   EXPECT_EQ(tables.out.find("kedge-proxy"), std::string::npos) << tables.out;
 }

@@ -8,6 +8,7 @@
 // condition variable between syncs (no polling).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -62,8 +63,17 @@ struct ProxierOptions {
   std::chrono::milliseconds retry_interval{5000};  // after a failed sync
 };
 
+// Upper bounds (seconds) of the sync duration histogram buckets, like
+// kube-proxy's network_programming / sync_proxy_rules histograms.
+inline constexpr std::array<double, 10> kSyncDurationBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                0.05,  0.1,    0.25,  1.0,  5.0};
+
 struct ProxierStats {
   std::uint64_t syncs = 0;
+  // Cumulative counts per bucket of kSyncDurationBuckets (+Inf = syncs).
+  std::array<std::uint64_t, kSyncDurationBuckets.size()> sync_duration_buckets{};
+  double sync_duration_sum_seconds = 0;
+  bool last_sync_ok = false;
   std::uint64_t full_syncs = 0;
   std::uint64_t sync_failures = 0;
   std::uint64_t invalid_objects = 0;  // rejected by validate() or skipped by the builder
@@ -101,6 +111,9 @@ class Proxier {
   bool wait_idle(std::chrono::milliseconds timeout);
 
   ProxierStats stats() const;
+  // An object that could not even be decoded (the informer's JSON): logged
+  // and counted like a validation failure; the caller deletes its rules.
+  void record_invalid(const Status& why);
 
  private:
   Status sync_locked_out();  // builds + programs; called without mu_ held

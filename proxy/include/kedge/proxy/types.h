@@ -16,6 +16,10 @@
 
 #include "kedge/base/status.h"
 
+namespace boost::json {
+class value;
+}
+
 namespace kedge::proxy {
 
 enum class Protocol { kTcp, kUdp, kSctp };
@@ -99,5 +103,8 @@ struct Objects {
   std::vector<EndpointSlice> slices;
 };
 Result<Objects> parse_objects(std::string_view json);
+// From an already parsed object (an informer's cache entry).
+Result<Service> service_from_json(const boost::json::value& object);
+Result<EndpointSlice> slice_from_json(const boost::json::value& object);
 
 }  // namespace kedge::proxy
