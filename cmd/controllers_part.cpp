@@ -23,6 +23,7 @@
 #include "kedge/base/log.h"
 #include "kedge/client/kubeconfig.h"
 #include "kedge/client/rest_client.h"
+#include "kedge/controllers/cronjob.h"
 #include "kedge/controllers/deployment.h"
 #include "kedge/controllers/endpointslice.h"
 #include "kedge/controllers/garbage_collector.h"
@@ -82,7 +83,7 @@ void register_controllers(ControllerSet& set) {
       "garbage-collector",
       controllers::GarbageCollectorOptions{.resources = {controllers::pods_resource(), controllers::replicasets_resource(),
                                                          controllers::deployments_resource(),
-                                                         controllers::jobs_resource()}});
+                                                         controllers::jobs_resource(), controllers::cronjobs_resource()}});
   set.add<controllers::EndpointSliceController>("endpointslice");
   // kube-root-ca.crt carries the CA the admin kubeconfig trusts: the cluster CA.
   auto kubeconfig = client::Kubeconfig::load(set.context().env.kubeconfig);
@@ -90,6 +91,7 @@ void register_controllers(ControllerSet& set) {
       "serviceaccount",
       controllers::ServiceAccountControllerOptions{.root_ca_pem = kubeconfig.ok() ? kubeconfig->ca_pem : ""});
   set.add<controllers::JobController>("job");
+  set.add<controllers::CronJobController>("cronjob");
 }
 
 struct PartFlags {
