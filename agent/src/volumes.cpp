@@ -1,0 +1,288 @@
+#include "volumes.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+
+#include <boost/json.hpp>
+
+#include "api_util.h"
+#include "kedge/base/log.h"
+
+namespace kedge::agent::detail {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+std::string str(const json::value& v, std::string_view key) {
+  if (!v.is_object()) return "";
+  const auto* f = v.as_object().if_contains(key);
+  return f && f->is_string() ? std::string(f->as_string()) : "";
+}
+
+std::optional<std::int64_t> int_field(const json::value& v, std::string_view key) {
+  if (!v.is_object()) return std::nullopt;
+  const auto* f = v.as_object().if_contains(key);
+  if (f && f->is_int64()) return f->as_int64();
+  if (f && f->is_uint64()) return static_cast<std::int64_t>(f->as_uint64());
+  return std::nullopt;
+}
+
+bool flag(const json::value& v, std::string_view key) {
+  if (!v.is_object()) return false;
+  const auto* f = v.as_object().if_contains(key);
+  return f && f->is_bool() && f->as_bool();
+}
+
+bool is_mountpoint(const fs::path& p) {
+  struct stat self{}, parent{};
+  if (::stat(p.c_str(), &self) != 0 || ::stat(p.parent_path().c_str(), &parent) != 0) return false;
+  return self.st_dev != parent.st_dev;
+}
+
+Status write_file(const fs::path& p, const FileContent& f) {
+  std::error_code ec;
+  fs::create_directories(p.parent_path(), ec);
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(f.data.data(), static_cast<std::streamsize>(f.data.size()));
+  out.close();
+  if (!out) return internal_error("writing " + p.string());
+  if (::chmod(p.c_str(), f.mode) != 0) return errno_status("chmod " + p.string(), errno);
+  return ok_status();
+}
+
+// Does `dir`/..data hold exactly `files`?
+bool same_content(const fs::path& dir, const FileSet& files) {
+  const fs::path data = dir / "..data";
+  std::error_code ec;
+  if (!fs::is_symlink(data, ec)) return false;
+  std::size_t count = 0;
+  for (auto it = fs::recursive_directory_iterator(data, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    ++count;
+    const std::string rel = fs::relative(it->path(), data, ec).string();
+    auto f = files.find(rel);
+    if (f == files.end() || read_file(it->path()) != f->second.data) return false;
+    struct stat st{};
+    if (::stat(it->path().c_str(), &st) != 0 || (st.st_mode & 07777) != f->second.mode) return false;
+  }
+  return count == files.size();
+}
+
+}  // namespace
+
+Result<bool> atomic_write(const fs::path& dir, const FileSet& files) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return internal_error("creating " + dir.string() + ": " + ec.message());
+  if (same_content(dir, files)) return false;
+  for (const auto& [rel, f] : files) {
+    if (rel.empty() || rel.starts_with("/") || rel.starts_with("..") || rel.find("/../") != std::string::npos) {
+      return invalid_argument("invalid file path \"" + rel + "\" (must be relative, without ..)");
+    }
+  }
+  const auto stamp = std::chrono::system_clock::now().time_since_epoch().count();
+  const std::string ts_name = "..kedge_" + std::to_string(stamp);
+  const fs::path ts_dir = dir / ts_name;
+  fs::create_directory(ts_dir, ec);
+  if (ec) return internal_error("creating " + ts_dir.string() + ": " + ec.message());
+  ::chmod(ts_dir.c_str(), 0755);
+  for (const auto& [rel, f] : files) KEDGE_RETURN_IF_ERROR(write_file(ts_dir / rel, f));
+  std::string old_target;
+  if (fs::is_symlink(dir / "..data", ec)) old_target = fs::read_symlink(dir / "..data", ec).string();
+  // The swap: a new symlink under a temporary name renamed over ..data.
+  const fs::path tmp_link = dir / "..data_tmp";
+  fs::remove(tmp_link, ec);
+  fs::create_symlink(ts_name, tmp_link, ec);
+  if (ec) return internal_error("symlink " + tmp_link.string() + ": " + ec.message());
+  if (::rename(tmp_link.c_str(), (dir / "..data").c_str()) != 0) return errno_status("rename ..data", errno);
+  // Visible names: one symlink per top-level path component.
+  std::set<std::string> top;
+  for (const auto& [rel, f] : files) top.insert(rel.substr(0, rel.find('/')));
+  for (const auto& name : top) {
+    const fs::path link = dir / name;
+    if (fs::is_symlink(link, ec)) continue;
+    fs::create_symlink(fs::path("..data") / name, link, ec);
+    if (ec) return internal_error("symlink " + link.string() + ": " + ec.message());
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("..")) continue;
+    if (entry.is_symlink(ec) && !top.contains(name)) fs::remove(entry.path(), ec);
+  }
+  if (!old_target.empty() && old_target != ts_name) fs::remove_all(dir / old_target, ec);
+  return true;
+}
+
+Result<FileSet> VolumeManager::object_files(const api::Pod& pod, const json::value& source, ObjectKind kind,
+                                            const std::string& name_field, std::int32_t default_mode) {
+  const std::string name = str(source, name_field);
+  auto data = objects_.get(kind, pod.metadata.namespace_, name);
+  FileSet files;
+  if (!data.ok()) {
+    if (flag(source, "optional") && data.status().code() == Code::kNotFound) return files;
+    return data.status();
+  }
+  const auto mode_of = [&](const json::value& v) {
+    auto m = int_field(v, "mode");
+    return static_cast<mode_t>(m ? *m : default_mode);
+  };
+  const json::value* items = source.is_object() ? source.as_object().if_contains("items") : nullptr;
+  if (items != nullptr && items->is_array() && !items->as_array().empty()) {
+    for (const auto& item : items->as_array()) {
+      const std::string key = str(item, "key");
+      auto it = data->find(key);
+      if (it == data->end()) {
+        if (flag(source, "optional")) continue;
+        return not_found("configmap/secret " + name + " has no key " + key);
+      }
+      files[str(item, "path")] = {it->second, mode_of(item)};
+    }
+  } else {
+    for (const auto& [k, v] : *data) files[k] = {v, static_cast<mode_t>(default_mode)};
+  }
+  return files;
+}
+
+Result<FileSet> VolumeManager::downward_files(const api::Pod& pod, const json::value& source, const EnvContext& ctx,
+                                              std::int32_t default_mode) {
+  FileSet files;
+  const json::value* items = source.is_object() ? source.as_object().if_contains("items") : nullptr;
+  if (items == nullptr || !items->is_array()) return files;
+  for (const auto& item : items->as_array()) {
+    std::string value;
+    if (const auto* f = item.as_object().if_contains("fieldRef")) {
+      KEDGE_ASSIGN_OR_RETURN(value, field_ref_value(pod, str(*f, "fieldPath"), ctx));
+    } else if (const auto* r = item.as_object().if_contains("resourceFieldRef")) {
+      KEDGE_ASSIGN_OR_RETURN(value, resource_field_value(pod, str(*r, "containerName"), str(*r, "resource"),
+                                                         str(*r, "divisor"), ctx));
+    }
+    auto m = int_field(item, "mode");
+    files[str(item, "path")] = {value, static_cast<mode_t>(m ? *m : default_mode)};
+  }
+  return files;
+}
+
+Result<std::string> VolumeManager::prepare_one(const api::Pod& pod, const api::Volume& v, const EnvContext& ctx) {
+  const fs::path volumes = pod_dir(pod.metadata.uid) / "volumes";
+  const json::value& src = v.source;
+  std::error_code ec;
+  const auto default_mode = static_cast<std::int32_t>(int_field(src, "defaultMode").value_or(0644));
+  switch (v.kind) {
+    case api::Volume::Kind::kEmptyDir: {
+      const fs::path dir = volumes / "kubernetes.io~empty-dir" / v.name;
+      fs::create_directories(dir, ec);
+      if (ec) return internal_error("creating " + dir.string() + ": " + ec.message());
+      if (str(src, "medium") == "Memory" && !is_mountpoint(dir)) {
+        std::string opts = "mode=0777";
+        if (auto limit = api::Quantity::parse(str(src, "sizeLimit")); limit.ok() && limit->value() > 0) {
+          opts += ",size=" + std::to_string(limit->value());
+        }
+        if (::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+          return errno_status("mounting tmpfs for emptyDir " + v.name, errno);
+        }
+      }
+      ::chmod(dir.c_str(), 0777);
+      return dir.string();
+    }
+    case api::Volume::Kind::kHostPath: {
+      const std::string path = str(src, "path");
+      const std::string type = str(src, "type");
+      if (path.empty() || path[0] != '/') return invalid_argument("hostPath " + v.name + ": path must be absolute");
+      if (type == "DirectoryOrCreate") {
+        fs::create_directories(path, ec);
+        if (!ec) ::chmod(path.c_str(), 0755);
+      } else if (type == "FileOrCreate" && !fs::exists(path, ec)) {
+        fs::create_directories(fs::path(path).parent_path(), ec);
+        std::ofstream(path).close();
+        ::chmod(path.c_str(), 0644);
+      }
+      const auto st = fs::status(path, ec);
+      if ((type == "Directory" || type == "DirectoryOrCreate") && !fs::is_directory(st)) {
+        return not_found("hostPath type check failed: " + path + " is not a directory");
+      }
+      if ((type == "File" || type == "FileOrCreate") && !fs::is_regular_file(st)) {
+        return not_found("hostPath type check failed: " + path + " is not a file");
+      }
+      if (type == "Socket" && !fs::is_socket(st)) return not_found("hostPath type check failed: " + path + " is not a socket");
+      if (type == "CharDevice" && !fs::is_character_file(st)) {
+        return not_found("hostPath type check failed: " + path + " is not a character device");
+      }
+      if (type == "BlockDevice" && !fs::is_block_file(st)) {
+        return not_found("hostPath type check failed: " + path + " is not a block device");
+      }
+      return path;
+    }
+    case api::Volume::Kind::kConfigMap:
+    case api::Volume::Kind::kSecret: {
+      const bool cm = v.kind == api::Volume::Kind::kConfigMap;
+      KEDGE_ASSIGN_OR_RETURN(auto files, object_files(pod, src, cm ? ObjectKind::kConfigMap : ObjectKind::kSecret,
+                                                      cm ? "name" : "secretName", default_mode));
+      const fs::path dir = volumes / (cm ? "kubernetes.io~configmap" : "kubernetes.io~secret") / v.name;
+      KEDGE_RETURN_IF_ERROR(atomic_write(dir, files).status());
+      return dir.string();
+    }
+    case api::Volume::Kind::kDownwardApi: {
+      KEDGE_ASSIGN_OR_RETURN(auto files, downward_files(pod, src, ctx, default_mode));
+      const fs::path dir = volumes / "kubernetes.io~downward-api" / v.name;
+      KEDGE_RETURN_IF_ERROR(atomic_write(dir, files).status());
+      return dir.string();
+    }
+    case api::Volume::Kind::kProjected: {
+      FileSet all;
+      const json::value* sources = src.is_object() ? src.as_object().if_contains("sources") : nullptr;
+      for (const auto& s : sources && sources->is_array() ? sources->as_array() : json::array{}) {
+        const auto& o = s.as_object();
+        FileSet part;
+        if (const auto* c = o.if_contains("configMap")) {
+          KEDGE_ASSIGN_OR_RETURN(part, object_files(pod, *c, ObjectKind::kConfigMap, "name", default_mode));
+        } else if (const auto* sec = o.if_contains("secret")) {
+          KEDGE_ASSIGN_OR_RETURN(part, object_files(pod, *sec, ObjectKind::kSecret, "name", default_mode));
+        } else if (const auto* d = o.if_contains("downwardAPI")) {
+          KEDGE_ASSIGN_OR_RETURN(part, downward_files(pod, *d, ctx, default_mode));
+        } else if (o.contains("serviceAccountToken")) {
+          // Needs the TokenRequest API, which edge-control does not serve yet.
+          log::logger("kubelet")->debug("pod {}/{}: projected serviceAccountToken skipped (no TokenRequest API)",
+                                        pod.metadata.namespace_, pod.metadata.name);
+        }
+        for (auto& [k, f] : part) all[k] = std::move(f);
+      }
+      const fs::path dir = volumes / "kubernetes.io~projected" / v.name;
+      KEDGE_RETURN_IF_ERROR(atomic_write(dir, all).status());
+      return dir.string();
+    }
+    case api::Volume::Kind::kPersistentVolumeClaim:
+    case api::Volume::Kind::kOther:
+      break;
+  }
+  return unimplemented("volume " + v.name + ": type " + v.source_field + " is not supported by kedge's agent");
+}
+
+Result<std::map<std::string, std::string>> VolumeManager::prepare(const api::Pod& pod, const EnvContext& ctx) {
+  std::map<std::string, std::string> paths;
+  for (const auto& v : pod.spec.volumes) {
+    auto path = prepare_one(pod, v, ctx);
+    if (!path.ok()) return path.status().with_context("MountVolume.SetUp failed for volume \"" + v.name + "\"");
+    paths[v.name] = *path;
+  }
+  return paths;
+}
+
+void VolumeManager::cleanup(const std::string& uid) {
+  const fs::path dir = pod_dir(uid);
+  std::error_code ec;
+  const fs::path empty_dirs = dir / "volumes" / "kubernetes.io~empty-dir";
+  for (const auto& entry : fs::directory_iterator(empty_dirs, ec)) {
+    if (is_mountpoint(entry.path())) ::umount2(entry.path().c_str(), MNT_DETACH);
+  }
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace kedge::agent::detail
