@@ -24,6 +24,7 @@
 #include "kedge/client/kubeconfig.h"
 #include "kedge/client/rest_client.h"
 #include "kedge/controllers/cronjob.h"
+#include "kedge/controllers/daemonset.h"
 #include "kedge/controllers/deployment.h"
 #include "kedge/controllers/endpointslice.h"
 #include "kedge/controllers/garbage_collector.h"
@@ -83,7 +84,8 @@ void register_controllers(ControllerSet& set) {
       "garbage-collector",
       controllers::GarbageCollectorOptions{.resources = {controllers::pods_resource(), controllers::replicasets_resource(),
                                                          controllers::deployments_resource(),
-                                                         controllers::jobs_resource(), controllers::cronjobs_resource()}});
+                                                         controllers::jobs_resource(), controllers::cronjobs_resource(),
+                                                         controllers::daemonsets_resource()}});
   set.add<controllers::EndpointSliceController>("endpointslice");
   // kube-root-ca.crt carries the CA the admin kubeconfig trusts: the cluster CA.
   auto kubeconfig = client::Kubeconfig::load(set.context().env.kubeconfig);
@@ -92,6 +94,7 @@ void register_controllers(ControllerSet& set) {
       controllers::ServiceAccountControllerOptions{.root_ca_pem = kubeconfig.ok() ? kubeconfig->ca_pem : ""});
   set.add<controllers::JobController>("job");
   set.add<controllers::CronJobController>("cronjob");
+  set.add<controllers::DaemonSetController>("daemonset");
 }
 
 struct PartFlags {
