@@ -42,10 +42,22 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   return std::string(buf) + frac + "Z";
 }
 
-class LogsE2E : public ::testing::Test {
- protected:
-  void SetUp() override {
-    KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
+// One server and one agent API serve the whole suite (each test uses its
+// own pod names), to keep the suite short.
+struct Cluster {
+  TempDir data_{"kedge-logs-e2e"};
+  TempDir home_{"kedge-logs-home"};
+  TempDir logs_{"kedge-logs-pods"};
+  int port_ = 0;
+  fs::path kubeconfig_;
+  std::unique_ptr<Process> server_;
+  std::unique_ptr<agent::AgentApi> agent_;
+
+  ~Cluster() {
+    if (agent_) agent_->stop();
+  }
+
+  void start() {
     port_ = free_port();
     kubeconfig_ = data_.path() / "kedge.yaml";
     server_ = std::make_unique<Process>(
@@ -74,10 +86,6 @@ class LogsE2E : public ::testing::Test {
         .pod_log_dir = logs_.path()});
     ASSERT_TRUE(agent_->start().ok());
     add_node("n1", agent_->port());
-  }
-
-  void TearDown() override {
-    if (agent_) agent_->stop();
   }
 
   CommandResult kubectl(std::vector<std::string> args, const std::string& stdin_data = "") {
@@ -116,14 +124,40 @@ class LogsE2E : public ::testing::Test {
     return logs_.path() / ("default_" + name + "_" + uid.out);
   }
 
-  TempDir data_{"kedge-logs-e2e"};
-  TempDir home_{"kedge-logs-home"};
-  TempDir logs_{"kedge-logs-pods"};
-  int port_ = 0;
-  fs::path kubeconfig_;
-  std::unique_ptr<Process> server_;
-  std::unique_ptr<agent::AgentApi> agent_;
 };
+
+class LogsE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!has_kubectl()) return;
+    cluster_ = new Cluster();
+    cluster_->start();
+    ready_ = !::testing::Test::HasFatalFailure();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override {
+    KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
+    ASSERT_TRUE(ready_) << cluster_->server_->log();
+  }
+  CommandResult kubectl(std::vector<std::string> args, const std::string& stdin_data = "") {
+    return cluster_->kubectl(std::move(args), stdin_data);
+  }
+  std::map<std::string, std::string> env() { return cluster_->env(); }
+  void add_node(const std::string& name, int agent_port) { cluster_->add_node(name, agent_port); }
+  fs::path add_pod(const std::string& name, const std::string& node, std::vector<std::string> containers = {"app"},
+                   const std::string& labels = "") {
+    return cluster_->add_pod(name, node, std::move(containers), labels);
+  }
+
+  static Cluster* cluster_;
+  static bool ready_;
+};
+
+Cluster* LogsE2E::cluster_ = nullptr;
+bool LogsE2E::ready_ = false;
 
 TEST_F(LogsE2E, KubectlLogsFlags) {
   fs::path dir = add_pod("web", "n1");
@@ -154,8 +188,8 @@ TEST_F(LogsE2E, KubectlLogsFlags) {
 TEST_F(LogsE2E, FollowSeesAppendedLinesAndEndsWithTheContainer) {
   fs::path dir = add_pod("tail", "n1");
   append(dir / "app" / "0.log", "2020-01-01T00:00:00Z stdout F start\n");
-  Process follow({"/usr/bin/kubectl", "--kubeconfig", kubeconfig_.string(), "logs", "-f", "tail"},
-                 home_.path() / "follow.log", env());
+  Process follow({"/usr/bin/kubectl", "--kubeconfig", cluster_->kubeconfig_.string(), "logs", "-f", "tail"},
+                 cluster_->home_.path() / "follow.log", env());
   ASSERT_TRUE(eventually([&] { return follow.log() == "start\n"; })) << follow.log();
   append(dir / "app" / "0.log", "2020-01-01T00:00:01Z stdout F appended\n");
   ASSERT_TRUE(eventually([&] { return follow.log() == "start\nappended\n"; })) << follow.log();
@@ -215,8 +249,8 @@ TEST_F(LogsE2E, Errors) {
 }
 
 TEST_F(LogsE2E, AgentApiNeedsAClusterCertificate) {
-  const std::string base = "https://127.0.0.1:" + std::to_string(agent_->port());
-  const fs::path tls = data_.path() / "server" / "tls";
+  const std::string base = "https://127.0.0.1:" + std::to_string(cluster_->agent_->port());
+  const fs::path tls = cluster_->data_.path() / "server" / "tls";
   auto curl = [&](std::vector<std::string> extra, const std::string& path) {
     std::vector<std::string> argv = {"curl", "-sS", "--cacert", (tls / "ca.crt").string(), "-w", "\n%{http_code}"};
     argv.insert(argv.end(), extra.begin(), extra.end());
