@@ -11,7 +11,7 @@ auto& logger() {
 }  // namespace
 
 Proxier::Proxier(ProxierOptions options, netlink::Transport& transport)
-    : options_(std::move(options)), transport_(transport), syncer_(transport) {}
+    : options_(std::move(options)), transport_(transport), syncer_(transport, /*keep_last=*/false) {}
 
 void Proxier::update_service(const Service& s) {
   Status st = validate(s);
@@ -91,16 +91,53 @@ void Proxier::set_synced() {
   cv_.notify_all();
 }
 
+namespace {
+std::string service_key_of(const EndpointSlice& s) { return s.namespace_name + "/" + s.service_name; }
+}  // namespace
+
+Proxier::ServiceInputs Proxier::inputs_locked(const std::string& key) const {
+  ServiceInputs in;
+  if (auto it = state_.services.find(key); it != state_.services.end()) in.service = it->second;
+  if (auto it = slices_by_service_.find(key); it != slices_by_service_.end()) {
+    for (const auto& sk : it->second) in.slices.push_back(state_.slices.at(sk));
+  }
+  return in;
+}
+
 Status Proxier::sync_locked_out() {
   const auto start = std::chrono::steady_clock::now();
+  // A partial sync rebuilds only the services touched since the last sync:
+  // their share before (from the old inputs) and after; a full sync builds
+  // everything from a snapshot.
   ProxyState snapshot;
+  std::map<std::string, std::pair<ServiceInputs, ServiceInputs>> touched;  // key → (before, after)
   bool full;
   {
     std::lock_guard lock(mu_);
+    full = force_full_;
+    std::set<std::string> keys;
+    service_changes_.for_each([&](const std::string& key, const std::optional<Service>&) { keys.insert(key); });
+    slice_changes_.for_each([&](const std::string& key, const std::optional<EndpointSlice>& after) {
+      if (auto it = state_.slices.find(key); it != state_.slices.end()) keys.insert(service_key_of(it->second));
+      if (after) keys.insert(service_key_of(*after));
+    });
+    if (!full) {
+      for (const auto& k : keys) touched[k].first = inputs_locked(k);
+    }
+    slice_changes_.for_each([&](const std::string& key, const std::optional<EndpointSlice>& after) {
+      if (auto it = state_.slices.find(key); it != state_.slices.end()) {
+        auto idx = slices_by_service_.find(service_key_of(it->second));
+        if (idx != slices_by_service_.end()) {
+          idx->second.erase(key);
+          if (idx->second.empty()) slices_by_service_.erase(idx);
+        }
+      }
+      if (after) slices_by_service_[service_key_of(*after)].insert(key);
+    });
     service_changes_.apply(state_.services);
     slice_changes_.apply(state_.slices);
-    snapshot = state_;
-    full = force_full_;
+    if (full) snapshot = state_;
+    else for (auto& [k, io] : touched) io.second = inputs_locked(k);
     dirty_ = false;
   }
   Status result;
@@ -108,26 +145,53 @@ Status Proxier::sync_locked_out() {
   std::uint64_t skipped = 0;
   std::string skip_error;
   bool any_full = false;
-  for (auto family : options_.families) {
-    auto built = build_ruleset(snapshot, options_.layout, family);
-    for (const auto& s : built.skipped) {
+  auto note_skipped = [&](const std::vector<Status>& list) {
+    for (const auto& s : list) {
       logger()->error("skipping: {}", s.message());
       ++skipped;
       skip_error = s.message();
     }
-    auto report = syncer_.sync(built.ruleset, full);
+  };
+  std::map<netlink::Family, RulesetSize> sizes;
+  for (auto family : options_.families) {
+    Result<SyncReport> report = SyncReport{};
+    RulesetSize& size = sizes[family];
+    if (full) {
+      auto built = build_ruleset(snapshot, options_.layout, family);
+      note_skipped(built.skipped);
+      report = syncer_.sync(built.ruleset, true);
+      size = size_of(built.ruleset);
+    } else {
+      size = sizes_[family];
+      std::vector<ShareChange> changes;
+      for (const auto& [key, io] : touched) {
+        auto share = [&](const ServiceInputs& in) {
+          std::vector<const EndpointSlice*> slices;
+          for (const auto& sl : in.slices) slices.push_back(&sl);
+          return build_service(in.service ? &*in.service : nullptr, slices, options_.layout, family);
+        };
+        auto before = share(io.first);
+        auto after = share(io.second);
+        note_skipped(after.skipped);
+        const auto b = size_of(before.ruleset), a = size_of(after.ruleset);
+        size.chains += a.chains - b.chains;
+        size.rules += a.rules - b.rules;
+        size.elements += a.elements - b.elements;
+        changes.push_back(ShareChange{std::move(before.ruleset), std::move(after.ruleset)});
+      }
+      report = syncer_.sync_changes(netlink::Table{family, options_.layout.table}, changes);
+    }
     if (!report.ok()) {
       result = report.status();
       break;
     }
     any_full = any_full || report->full;
     messages += report->messages;
-    for (const auto& c : built.ruleset.chains) {
-      ++chains;
-      rules += c.rules.size();
-    }
-    for (const auto& s : built.ruleset.sets) elements += s.elements.size();
+    chains += size.chains;
+    rules += size.rules;
+    elements += size.elements;
   }
+  if (result.ok()) sizes_ = sizes;
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   std::lock_guard lock(mu_);
   ++stats_.syncs;

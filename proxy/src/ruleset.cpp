@@ -376,6 +376,29 @@ void add_service_port(nl::Ruleset& rs, BuildResult& out, const Service& svc, con
 
 }  // namespace
 
+namespace {
+
+// Several ports of one service share cluster IPs: keep set keys unique, and
+// keep the value in a canonical order (golden files, comparisons).
+void canonicalize(nl::Ruleset& rs) {
+  for (auto& s : rs.sets) {
+    std::sort(s.elements.begin(), s.elements.end(), [](const Element& a, const Element& b) { return a.key < b.key; });
+    s.elements.erase(std::unique(s.elements.begin(), s.elements.end(),
+                                 [](const Element& a, const Element& b) { return a.key == b.key; }),
+                     s.elements.end());
+  }
+  std::sort(rs.chains.begin(), rs.chains.end(), [](const Chain& a, const Chain& b) { return a.name < b.name; });
+  std::sort(rs.sets.begin(), rs.sets.end(), [](const Set& a, const Set& b) { return a.name < b.name; });
+}
+
+void add_service(nl::Ruleset& rs, BuildResult& out, const Service& svc, const std::vector<const EndpointSlice*>& slices,
+                 const LayoutOptions& o, Family f) {
+  if (svc.type == ServiceType::kExternalName) return;
+  for (const auto& sp : svc.ports) add_service_port(rs, out, svc, sp, slices, o, f);
+}
+
+}  // namespace
+
 BuildResult build_ruleset(const ProxyState& state, const LayoutOptions& o, Family f) {
   BuildResult out;
   nl::Ruleset& rs = out.ruleset;
@@ -385,21 +408,32 @@ BuildResult build_ruleset(const ProxyState& state, const LayoutOptions& o, Famil
   for (const auto& [key, sl] : state.slices) by_service[sl.namespace_name + "/" + sl.service_name].push_back(&sl);
   static const std::vector<const EndpointSlice*> kNone;
   for (const auto& [key, svc] : state.services) {
-    if (svc.type == ServiceType::kExternalName) continue;
     auto it = by_service.find(key);
-    const auto& slices = it == by_service.end() ? kNone : it->second;
-    for (const auto& sp : svc.ports) add_service_port(rs, out, svc, sp, slices, o, f);
+    add_service(rs, out, svc, it == by_service.end() ? kNone : it->second, o, f);
   }
-  // Several ports of one service share cluster IPs: keep set keys unique.
-  for (auto& s : rs.sets) {
-    std::sort(s.elements.begin(), s.elements.end(), [](const Element& a, const Element& b) { return a.key < b.key; });
-    s.elements.erase(std::unique(s.elements.begin(), s.elements.end(),
-                                 [](const Element& a, const Element& b) { return a.key == b.key; }),
-                     s.elements.end());
-  }
-  std::sort(rs.chains.begin(), rs.chains.end(), [](const Chain& a, const Chain& b) { return a.name < b.name; });
-  std::sort(rs.sets.begin(), rs.sets.end(), [](const Set& a, const Set& b) { return a.name < b.name; });
+  canonicalize(rs);
   return out;
+}
+
+BuildResult build_service(const Service* svc, const std::vector<const EndpointSlice*>& slices, const LayoutOptions& o,
+                          Family f) {
+  BuildResult out;
+  nl::Ruleset& rs = out.ruleset;
+  rs.table = nl::Table{f, o.table};
+  // The shared maps are always present (empty but for this service's
+  // elements), so a delta never creates or deletes them.
+  for (const auto& m : kMaps) rs.sets.push_back(make_set(m, f));
+  if (svc != nullptr) add_service(rs, out, *svc, slices, o, f);
+  canonicalize(rs);
+  return out;
+}
+
+RulesetSize size_of(const nl::Ruleset& rs) {
+  RulesetSize n;
+  n.chains = rs.chains.size();
+  for (const auto& c : rs.chains) n.rules += c.rules.size();
+  for (const auto& s : rs.sets) n.elements += s.elements.size();
+  return n;
 }
 
 }  // namespace kedge::proxy

@@ -174,17 +174,30 @@ Result<SyncReport> Syncer::sync(const Ruleset& desired, bool full) {
     plan_partial(it->second, desired, batch);
   }
   SyncReport report{do_full, batch.size(), batch.bytes()};
-  Status st = batch.commit(transport_);
-  if (!st.ok()) {
-    last_.erase(key);  // kernel state is whatever it was; find out next time
-    return st;
-  }
-  last_[key] = desired;
+  good_.erase(key);
+  last_.erase(key);  // on failure the kernel state is whatever it was; find out next time
+  KEDGE_RETURN_IF_ERROR(batch.commit(transport_));
+  good_.insert(key);
+  if (keep_last_) last_[key] = desired;
+  return report;
+}
+
+Result<SyncReport> Syncer::sync_changes(const netlink::Table& table, const std::vector<ShareChange>& changes) {
+  const std::string key = table_key(table);
+  if (!good_.count(key)) return failed_precondition("table " + key + " needs a full sync first");
+  Batch batch;
+  for (const auto& c : changes) plan_partial(c.before, c.after, batch);
+  SyncReport report{false, batch.size(), batch.bytes()};
+  good_.erase(key);
+  last_.erase(key);  // a kept copy no longer matches the kernel
+  KEDGE_RETURN_IF_ERROR(batch.commit(transport_));
+  good_.insert(key);
   return report;
 }
 
 Status Syncer::remove(const netlink::Table& table) {
   last_.erase(table_key(table));
+  good_.erase(table_key(table));
   KEDGE_ASSIGN_OR_RETURN(auto tables, netlink::list_tables(transport_, table.family));
   if (std::find(tables.begin(), tables.end(), table) == tables.end()) return ok_status();
   Batch b;

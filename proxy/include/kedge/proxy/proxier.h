@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ class ChangeTracker {
     it->second.after = std::move(after);
   }
   bool empty() const { return pending_.empty(); }
+  // f(key, after) for every pending change (after: nullopt = deleted).
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const auto& [key, change] : pending_) f(key, change.after);
+  }
   std::size_t size() const { return pending_.size(); }
   // Applies every pending change to `current` and forgets them.
   void apply(std::map<std::string, T>& current) {
@@ -117,10 +123,17 @@ class Proxier {
 
  private:
   Status sync_locked_out();  // builds + programs; called without mu_ held
+  // What one service's share is built from.
+  struct ServiceInputs {
+    std::optional<Service> service;
+    std::vector<EndpointSlice> slices;
+  };
+  ServiceInputs inputs_locked(const std::string& service_key) const;  // REQUIRES: mu_ held
 
   const ProxierOptions options_;
   netlink::Transport& transport_;
   Syncer syncer_;  // run()'s thread only
+  std::map<netlink::Family, RulesetSize> sizes_;  // run()'s thread only: what is installed, per family
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -128,6 +141,7 @@ class Proxier {
   ChangeTracker<Service> service_changes_;
   ChangeTracker<EndpointSlice> slice_changes_;
   ProxyState state_;
+  std::map<std::string, std::set<std::string>> slices_by_service_;  // "ns/service" → slice keys
   bool synced_ = false;
   bool stop_ = false;
   bool force_full_ = true;

@@ -39,4 +39,20 @@ struct BuildResult {
 // REQUIRES: every object in `state` passed validate().
 BuildResult build_ruleset(const ProxyState& state, const LayoutOptions& options, netlink::Family family);
 
+// One service's share of the ruleset (its chains, affinity sets, and its
+// elements of the shared maps, whose definitions are always included):
+// build_ruleset() is the fixed chains plus every service's share. A change
+// to one service is plan_partial(old share, new share) — the cost of a
+// change does not grow with the number of services. `service` nullptr =
+// absent (only the shared map definitions).
+BuildResult build_service(const Service* service, const std::vector<const EndpointSlice*>& slices,
+                          const LayoutOptions& options, netlink::Family family);
+
+struct RulesetSize {
+  std::size_t chains = 0;
+  std::size_t rules = 0;
+  std::size_t elements = 0;
+};
+RulesetSize size_of(const netlink::Ruleset& ruleset);
+
 }  // namespace kedge::proxy

@@ -12,6 +12,8 @@
 
 #include <map>
 #include <optional>
+#include <set>
+#include <vector>
 #include <string>
 
 #include "kedge/netlink/batch.h"
@@ -31,21 +33,36 @@ struct SyncReport {
   std::size_t bytes = 0;
 };
 
+// One service's share before and after (see build_service()).
+struct ShareChange {
+  netlink::Ruleset before;
+  netlink::Ruleset after;
+};
+
 class Syncer {
  public:
-  // `transport` must outlive the Syncer.
-  explicit Syncer(netlink::Transport& transport) : transport_(transport) {}
+  // `transport` must outlive the Syncer. `keep_last`: remember the last
+  // committed ruleset so sync(desired, false) can diff against it; the
+  // Proxier passes false and sends share deltas instead (sync_changes), so
+  // no copy of the whole ruleset is kept.
+  explicit Syncer(netlink::Transport& transport, bool keep_last = true)
+      : transport_(transport), keep_last_(keep_last) {}
 
   // Programs one table. A full sync reads the table back from the kernel
   // first (adopting what a previous process left). After any failure the
   // next sync of that table is full.
   Result<SyncReport> sync(const netlink::Ruleset& desired, bool full);
+  // Applies per-service deltas to `table` in one batch. REQUIRES: the last
+  // sync of `table` succeeded (else FailedPrecondition: do a full sync).
+  Result<SyncReport> sync_changes(const netlink::Table& table, const std::vector<ShareChange>& changes);
   // Deletes the table (absent is fine). Forgets what was programmed.
   Status remove(const netlink::Table& table);
 
  private:
   netlink::Transport& transport_;
+  const bool keep_last_;
   std::map<std::string, netlink::Ruleset> last_;  // by "family table", only after a successful commit
+  std::set<std::string> good_;  // tables whose last sync succeeded
 };
 
 }  // namespace kedge::proxy
