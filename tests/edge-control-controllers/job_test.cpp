@@ -176,6 +176,33 @@ TEST_F(JobTest, ReplacementWaitsForThePodFailureBackoff) {
   slow.stop();
 }
 
+TEST_F(JobTest, BackoffEndsEvenWhenTheKubeletGaveNoFinishTime) {
+  JobController slow{t_, {.queue = {.clock = &clock_}, .clock = &clock_, .now = [this] { return now_; }}};
+  controller_.stop();
+  slow.register_watches();
+  t_.put(jobs_resource(), make_job(R"("completions": 1, "parallelism": 1,)"));
+  auto run = [&] {
+    for (int i = 0; i < 100 && slow.process_one(); ++i) {
+    }
+  };
+  run();
+  ASSERT_EQ(active_pods().size(), 1u);
+  // Failed with only a Ready condition time (what hollow nodes report).
+  json::value v = *active_pods()[0];
+  v.as_object()["status"] = json::object{
+      {"phase", "Failed"},
+      {"conditions", json::array{json::object{{"type", "Ready"}, {"status", "False"},
+                                              {"lastTransitionTime", api::format_rfc3339(now_)}}}}};
+  t_.put(pods_resource(), std::move(v));
+  run();
+  EXPECT_TRUE(active_pods().empty());
+  now_ += 11s;
+  clock_.advance(11s);
+  run();
+  EXPECT_EQ(active_pods().size(), 1u);
+  slow.stop();
+}
+
 TEST_F(JobTest, OnFailureRestartsCountTowardsBackoffLimit) {
   json::value j = make_job(R"("completions": 1, "parallelism": 1,)");
   j.as_object()["spec"].as_object()["template"].as_object()["spec"].as_object()["restartPolicy"] = "OnFailure";

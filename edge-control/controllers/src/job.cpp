@@ -35,16 +35,25 @@ std::optional<SystemTime> time_at(const json::value& v, std::initializer_list<st
   return t.ok() ? std::optional<SystemTime>(*t) : std::nullopt;
 }
 
-// When a terminated pod finished: its last container's finishedAt, else now.
+// When a terminated pod finished: its last container's finishedAt; without
+// one (a kubelet that did not say), the latest condition transition, then
+// its start, then its creation, so the failure backoff still ends.
 SystemTime finished_at(const json::value& pod, SystemTime now) {
   std::optional<SystemTime> latest;
+  auto consider = [&](std::optional<SystemTime> t) {
+    if (t && (!latest || *t > *latest)) latest = t;
+  };
   if (const auto* statuses = path::array_at(pod, {"status", "containerStatuses"})) {
-    for (const auto& cs : *statuses) {
-      auto t = time_at(cs, {"state", "terminated", "finishedAt"});
-      if (t && (!latest || *t > *latest)) latest = t;
-    }
+    for (const auto& cs : *statuses) consider(time_at(cs, {"state", "terminated", "finishedAt"}));
   }
-  return latest.value_or(now);
+  if (latest) return *latest;
+  if (const auto* conds = path::array_at(pod, {"status", "conditions"})) {
+    for (const auto& c : *conds) consider(time_at(c, {"lastTransitionTime"}));
+  }
+  if (latest) return *latest;
+  if (auto t = time_at(pod, {"status", "startTime"})) return *t;
+  if (auto t = time_at(pod, {"metadata", "creationTimestamp"})) return *t;
+  return now;
 }
 
 std::int64_t container_restarts(const json::value& pod) {
