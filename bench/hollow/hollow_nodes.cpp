@@ -155,7 +155,12 @@ void HollowNodes::handle_pod(const json::value& pod) {
   const auto* status = pod.as_object().if_contains("status");
   if (status != nullptr && status->is_object()) {
     const auto* phase = status->as_object().if_contains("phase");
-    if (phase != nullptr && phase->is_string() && phase->get_string() == "Running") return;
+    // Reported already, or terminal (a kubelet never revives a finished pod;
+    // tests finish hollow pods by writing their status).
+    if (phase != nullptr && phase->is_string() &&
+        (phase->get_string() == "Running" || phase->get_string() == "Succeeded" || phase->get_string() == "Failed")) {
+      return;
+    }
   }
   const std::string node_name(node->get_string());
   const int host = (++next_ip_[node_name]) % 254 + 1;
