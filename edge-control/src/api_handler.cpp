@@ -18,6 +18,7 @@
 #include "object_util.h"
 #include "selection.h"
 #include "watch_stream.h"
+#include "kedge/api/protobuf.h"
 #include "kedge/api/yaml.h"
 
 namespace kedge::control {
@@ -52,6 +53,8 @@ std::vector<std::string> split_path(std::string_view path) {
   }
   return out;
 }
+
+constexpr std::string_view kProtobufMediaType = "application/vnd.kubernetes.protobuf";
 
 std::string media_type(std::string_view content_type) {
   auto semi = content_type.find(';');
@@ -90,8 +93,9 @@ struct ApiHandler::Impl {
   HttpResponse list_or_watch(const HttpRequest& req, const Target& t, std::string& verb);
   HttpResponse watch(const HttpRequest& req, const Target& t);
   HttpResponse write_response(const HttpRequest& req, const ResourceInfo& info,
-                              ApiResult<WriteResult> r);
-  ApiResult<json::object> decode_body(const HttpRequest& req, const ResourceInfo& info);
+                              ApiResult<WriteResult> r, const std::vector<std::string>& warnings = {});
+  ApiResult<json::object> decode_body(const HttpRequest& req, const ResourceInfo& info, const WriteOptions& wo,
+                                      std::vector<std::string>& warnings);
   ApiResult<WriteOptions> write_options(const HttpRequest& req);
   ApiResult<DeleteOptions> delete_options(const HttpRequest& req);
   ListOptions list_options(const HttpRequest& req);
@@ -305,10 +309,36 @@ ApiResult<WriteOptions> ApiHandler::Impl::write_options(const HttpRequest& req) 
   return o;
 }
 
-ApiResult<json::object> ApiHandler::Impl::decode_body(const HttpRequest& req, const ResourceInfo& info) {
+// A Kubernetes protobuf body as the JSON object the client would have sent.
+// Fields kedge's schema does not know follow fieldValidation like unknown
+// JSON fields: Strict → 400 naming the message and field number, Warn →
+// Warning header, Ignore → dropped.
+static ApiResult<json::value> decode_protobuf_body(std::string_view body, const std::string& api_version,
+                                                   const std::string& kind, FieldValidation mode,
+                                                   std::vector<std::string>& warnings) {
+  auto d = api::decode_k8s_protobuf(body, api_version, kind);
+  if (!d.ok()) return bad_request_error("the body of the request could not be decoded: " + d.status().message());
+  if (!d->unknown_fields.empty() && mode == FieldValidation::kStrict) {
+    std::string list;
+    for (const auto& f : d->unknown_fields) list += (list.empty() ? "" : ", ") + ("unknown field \"" + f + "\"");
+    return bad_request_error(kind + " in version \"" + api_version + "\" cannot be handled as a " + kind +
+                             ": strict decoding error: " + list);
+  }
+  if (mode == FieldValidation::kWarn) {
+    for (const auto& f : d->unknown_fields) warnings.push_back("unknown field \"" + f + "\"");
+  }
+  return json::value(std::move(d->object));
+}
+
+ApiResult<json::object> ApiHandler::Impl::decode_body(const HttpRequest& req, const ResourceInfo& info,
+                                                      const WriteOptions& wo, std::vector<std::string>& warnings) {
   std::string mt = media_type(req.header("content-type"));
   json::value v;
-  if (mt.empty() || mt == "application/json" || mt == "*/*") {
+  if (mt == kProtobufMediaType) {
+    auto d = decode_protobuf_body(req.body, info.api_version(), std::string(info.kind), wo.field_validation, warnings);
+    if (!d.ok()) return d.error();
+    v = std::move(*d);
+  } else if (mt.empty() || mt == "application/json" || mt == "*/*") {
     boost::system::error_code ec;
     v = json::parse(req.body, ec);
     if (ec) {
@@ -342,12 +372,26 @@ ApiResult<json::object> ApiHandler::Impl::decode_body(const HttpRequest& req, co
   return std::move(obj);
 }
 
+// A small body (Scale, Binding, DeleteOptions) as JSON, from JSON or protobuf.
+static ApiResult<json::value> parse_body(const HttpRequest& req, const std::string& api_version, const std::string& kind,
+                                         FieldValidation mode) {
+  if (media_type(req.header("content-type")) == kProtobufMediaType) {
+    std::vector<std::string> ignored;
+    return decode_protobuf_body(req.body, api_version, kind, mode, ignored);
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body, ec);
+  if (ec) return bad_request_error("the " + kind + " in the body could not be decoded: " + ec.message());
+  return v;
+}
+
 ApiResult<DeleteOptions> ApiHandler::Impl::delete_options(const HttpRequest& req) {
   DeleteOptions o;
   if (!req.body.empty()) {
-    boost::system::error_code ec;
-    json::value v = json::parse(req.body, ec);
-    if (ec || !v.is_object()) return bad_request_error("the DeleteOptions in the body could not be decoded");
+    auto parsed = parse_body(req, "meta.k8s.io/v1", "DeleteOptions", FieldValidation::kIgnore);
+    if (!parsed.ok()) return parsed.error();
+    json::value v = std::move(*parsed);
+    if (!v.is_object()) return bad_request_error("the DeleteOptions in the body could not be decoded");
     const auto& b = v.as_object();
     if (b.contains("gracePeriodSeconds")) o.grace_period_seconds = get_int(b, "gracePeriodSeconds", 0);
     o.propagation_policy = get_string(b, "propagationPolicy");
@@ -402,10 +446,12 @@ HttpResponse ApiHandler::Impl::object_response(const HttpRequest& req, const Res
 }
 
 HttpResponse ApiHandler::Impl::write_response(const HttpRequest& req, const ResourceInfo& info,
-                                              ApiResult<WriteResult> r) {
+                                              ApiResult<WriteResult> r, const std::vector<std::string>& warnings) {
   if (!r.ok()) return error_response(r.error());
   HttpResponse resp = object_response(req, info, r->created ? 201 : 200, r->object);
-  for (const auto& w : r->warnings) {
+  std::vector<std::string> all = warnings;
+  all.insert(all.end(), r->warnings.begin(), r->warnings.end());
+  for (const auto& w : all) {
     std::string escaped;
     for (char c : w) {
       if (c == '"' || c == '\\') escaped += '\\';
@@ -437,11 +483,12 @@ HttpResponse ApiHandler::Impl::resource(const HttpRequest& req, const Target& t,
     if (req.method == "GET") return list_or_watch(req, t, verb);
     if (req.method == "POST") {
       verb = "create";
-      auto body = decode_body(req, info);
-      if (!body.ok()) return error_response(body.error());
       auto wo = write_options(req);
       if (!wo.ok()) return error_response(wo.error());
-      return write_response(req, info, registry->create(info, t.ns, std::move(*body), *wo));
+      std::vector<std::string> warnings;
+      auto body = decode_body(req, info, *wo, warnings);
+      if (!body.ok()) return error_response(body.error());
+      return write_response(req, info, registry->create(info, t.ns, std::move(*body), *wo), warnings);
     }
     if (req.method == "DELETE") {
       verb = "deletecollection";
@@ -476,10 +523,10 @@ HttpResponse ApiHandler::Impl::resource(const HttpRequest& req, const Target& t,
     json::object scale;
     if (req.method == "PUT") {
       verb = "update";
-      boost::system::error_code ec;
-      json::value v = json::parse(req.body, ec);
-      if (ec || !v.is_object()) return error_response(bad_request_error("the Scale in the body could not be decoded"));
-      scale = std::move(v.as_object());
+      auto v = parse_body(req, "autoscaling/v1", "Scale", wo->field_validation);
+      if (!v.ok()) return error_response(v.error());
+      if (!v->is_object()) return error_response(bad_request_error("the Scale in the body could not be decoded"));
+      scale = std::move(v->as_object());
     } else if (req.method == "PATCH") {
       verb = "patch";
       auto cur = registry->get_scale(info, t.ns, t.name);
@@ -501,9 +548,10 @@ HttpResponse ApiHandler::Impl::resource(const HttpRequest& req, const Target& t,
   }
   if (t.sub == "binding") {
     verb = "create";
-    boost::system::error_code ec;
-    json::value v = json::parse(req.body, ec);
-    if (ec || !v.is_object()) return error_response(bad_request_error("the Binding in the body could not be decoded"));
+    auto parsed = parse_body(req, "v1", "Binding", FieldValidation::kIgnore);
+    if (!parsed.ok()) return error_response(parsed.error());
+    json::value v = std::move(*parsed);
+    if (!v.is_object()) return error_response(bad_request_error("the Binding in the body could not be decoded"));
     const auto* target = find_object(v.as_object(), "target");
     std::string node = target != nullptr ? get_string(*target, "name") : "";
     if (node.empty()) {
@@ -536,11 +584,13 @@ HttpResponse ApiHandler::Impl::resource(const HttpRequest& req, const Target& t,
   }
   if (req.method == "PUT") {
     verb = "update";
-    auto body = decode_body(req, info);
-    if (!body.ok()) return error_response(body.error());
     auto wo = write_options(req);
     if (!wo.ok()) return error_response(wo.error());
-    return write_response(req, info, registry->update(info, t.ns, t.name, std::move(*body), *wo, status_sub));
+    std::vector<std::string> warnings;
+    auto body = decode_body(req, info, *wo, warnings);
+    if (!body.ok()) return error_response(body.error());
+    return write_response(req, info, registry->update(info, t.ns, t.name, std::move(*body), *wo, status_sub),
+                          warnings);
   }
   if (req.method == "PATCH") {
     verb = "patch";
