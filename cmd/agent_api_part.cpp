@@ -19,6 +19,7 @@
 #include "kedge/client/kubeconfig.h"
 #include "kedge/client/rest_client.h"
 #include "kedge/control/pki.h"
+#include "kedge/cri/runtime_client.h"
 #include "part.h"
 
 namespace kedge::cmd {
@@ -31,6 +32,7 @@ struct AgentApiFlags {
   std::int64_t port = 10250;
   std::string tls_cert_file;
   std::string tls_key_file;
+  std::string cri_endpoint;
 };
 
 Status write_text(const fs::path& path, const std::string& text) {
@@ -51,6 +53,8 @@ class AgentApiPart final : public Part {
     set.add("agent-api-tls-cert-file", &f_.tls_cert_file,
             "agent API serving certificate; default: issued from the cluster CA when this node has it");
     set.add("agent-api-tls-key-file", &f_.tls_key_file, "key of --agent-api-tls-cert-file");
+    set.add("agent-api-cri-endpoint", &f_.cri_endpoint,
+            "CRI socket exec runs through; default: the managed containerd's under the data dir");
   }
 
   Status start(const NodeEnvironment& env) override {
@@ -103,6 +107,18 @@ class AgentApiPart final : public Part {
         return std::move(resp.body);
       };
     }
+    // Exec goes through the node's runtime: the managed containerd the kubelet
+    // part started before this part (an external runtime: --agent-api-cri-endpoint).
+    const std::string endpoint = !f_.cri_endpoint.empty()
+                                     ? f_.cri_endpoint
+                                     : "unix://" + (fs::path(env.data_dir) / "containerd" / "containerd.sock").string();
+    auto runtime = cri::connect({.endpoint = endpoint, .connect_timeout = std::chrono::seconds(2)});
+    if (runtime.ok()) {
+      runtime_ = std::move(*runtime);
+      o.runtime = runtime_.get();
+    } else {
+      logger->warn("exec unavailable: no container runtime at {}: {}", endpoint, runtime.status().message());
+    }
     api_ = std::make_unique<agent::AgentApi>(std::move(o));
     KEDGE_RETURN_IF_ERROR(api_->start());
     logger->info("agent API listening on {}:{} (logs from {})", f_.bind_address, api_->port(), env.pod_log_dir);
@@ -113,11 +129,13 @@ class AgentApiPart final : public Part {
     if (api_) api_->stop();
     api_.reset();
     client_.reset();
+    runtime_.reset();
   }
 
  private:
   AgentApiFlags f_;
   std::unique_ptr<client::RestClient> client_;
+  std::unique_ptr<cri::RuntimeClient> runtime_;
   std::unique_ptr<agent::AgentApi> api_;
 };
 

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+#include <openssl/evp.h>
+
 #include <boost/json.hpp>
 
 #include "kedge/agent/log_reader.h"
@@ -101,6 +103,29 @@ control::ApiResult<LogQuery> parse_log_query(const HttpRequest& req) {
   return q;
 }
 
+// "<ns>/<pod>/<container>" → its three parts, or empty.
+std::vector<std::string> split_target(std::string_view rest) {
+  std::vector<std::string> parts;
+  for (std::size_t start = 0; start <= rest.size();) {
+    auto slash = rest.find('/', start);
+    if (slash == std::string_view::npos) slash = rest.size();
+    parts.emplace_back(rest.substr(start, slash - start));
+    start = slash + 1;
+  }
+  if (parts.size() != 3 || std::any_of(parts.begin(), parts.end(), [](const auto& p) { return p.empty(); })) {
+    return {};
+  }
+  return parts;
+}
+
+std::string base64(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
 }  // namespace
 
 // One log response: reads the file on its own thread into the sink.
@@ -152,6 +177,7 @@ struct AgentApi::Impl {
   }
 
   HttpResponse container_logs(const HttpRequest& req, std::string_view rest);
+  HttpResponse exec(const HttpRequest& req, std::string_view rest);
   HttpResponse pods();
 };
 
@@ -172,17 +198,8 @@ void LogStream::run(const std::shared_ptr<control::StreamSink>& sink, std::size_
 }
 
 HttpResponse AgentApi::Impl::container_logs(const HttpRequest& req, std::string_view rest) {
-  // rest = "<ns>/<pod>/<container>"
-  std::vector<std::string> parts;
-  for (std::size_t start = 0; start <= rest.size();) {
-    auto slash = rest.find('/', start);
-    if (slash == std::string_view::npos) slash = rest.size();
-    parts.emplace_back(rest.substr(start, slash - start));
-    start = slash + 1;
-  }
-  if (parts.size() != 3 || std::any_of(parts.begin(), parts.end(), [](const auto& p) { return p.empty(); })) {
-    return error_response(not_found_api("expected /containerLogs/<namespace>/<pod>/<container>"));
-  }
+  auto parts = split_target(rest);
+  if (parts.empty()) return error_response(not_found_api("expected /containerLogs/<namespace>/<pod>/<container>"));
   auto q = parse_log_query(req);
   if (!q.ok()) return error_response(q.error());
   auto file = find_container_log(options.pod_log_dir, parts[0], parts[1], parts[2], q.value().previous);
@@ -197,6 +214,50 @@ HttpResponse AgentApi::Impl::container_logs(const HttpRequest& req, std::string_
   HttpResponse r;
   r.content_type = "text/plain";
   r.stream = std::make_shared<LogStream>(*this, *file, q.value().options);
+  return r;
+}
+
+HttpResponse AgentApi::Impl::exec(const HttpRequest& req, std::string_view rest) {
+  auto parts = split_target(rest);
+  if (parts.empty()) return error_response(not_found_api("expected /exec/<namespace>/<pod>/<container>"));
+  std::vector<std::string> command;
+  for (const auto& [k, v] : req.query) {
+    if (k == "command") command.push_back(v);
+  }
+  if (command.empty()) return error_response(control::bad_request_error("you must specify at least one command"));
+  std::int64_t timeout = 600;
+  if (auto t = req.param("timeoutSeconds")) {
+    auto n = parse_int64(*t);
+    if (!n || *n < 1) return error_response(control::bad_request_error("timeoutSeconds must be a positive integer"));
+    timeout = *n;
+  }
+  if (options.runtime == nullptr) {
+    ApiError e = control::internal_api_error("this agent has no container runtime connection");
+    e.code = 503;
+    e.reason = "ServiceUnavailable";
+    return error_response(e);
+  }
+  cri::ContainerFilter filter{.state = cri::ContainerState::kRunning,
+                              .label_selector = {{"io.kubernetes.pod.namespace", parts[0]},
+                                                 {"io.kubernetes.pod.name", parts[1]},
+                                                 {"io.kubernetes.container.name", parts[2]}}};
+  auto containers = options.runtime->list_containers(filter);
+  if (!containers.ok()) return error_response(control::internal_api_error(containers.status().message()));
+  if (containers->empty()) {
+    return error_response(control::bad_request_error("container " + parts[2] + " in pod " + parts[1] +
+                                                     " is not running on this node"));
+  }
+  auto newest = std::max_element(containers->begin(), containers->end(),
+                                 [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
+  auto result = options.runtime->exec_sync(newest->id, command, std::chrono::seconds(timeout));
+  if (!result.ok()) {
+    return error_response(control::internal_api_error("exec in container " + parts[2] + ": " +
+                                                      result.status().message()));
+  }
+  HttpResponse r;
+  r.body = boost::json::serialize(boost::json::object{{"exitCode", result->exit_code},
+                                                      {"stdout", base64(result->stdout_data)},
+                                                      {"stderr", base64(result->stderr_data)}});
   return r;
 }
 
@@ -232,6 +293,11 @@ HttpResponse AgentApi::handle(const HttpRequest& req) {
   if (std::find(groups.begin(), groups.end(), "system:masters") == groups.end()) {
     return error_response(control::forbidden_error("user \"" + req.user.name +
                                                    "\" may not use the agent API (needs group system:masters)"));
+  }
+  constexpr std::string_view kExec = "/exec/";
+  if (req.path.starts_with(kExec)) {
+    if (req.method != "POST") return error_response(control::method_not_supported_error("", req.method));
+    return impl_->exec(req, std::string_view(req.path).substr(kExec.size()));
   }
   if (req.method != "GET") return error_response(control::method_not_supported_error("", req.method));
   if (req.path == "/pods" || req.path == "/pods/") return impl_->pods();

@@ -17,6 +17,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 
 #include "kedge/base/log.h"
@@ -106,6 +108,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // being handled still gets its response (with Connection: close).
   void shutdown() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->ws_) return self->ws_end();
       if (self->source_) self->source_->cancel();
       if (!self->busy_) self->close();
     });
@@ -217,6 +220,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (resp.stream) resp.stream->cancel();
       return;
     }
+    if (resp.websocket) return start_websocket(std::move(resp));
     if (resp.stream) return start_stream(std::move(resp));
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(resp.status), 11);
     res->set(http::field::content_type, resp.content_type);
@@ -234,6 +238,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void start_stream(HttpResponse resp);
   void write_next();
   void watch_disconnect();
+
+ public:
+  // WebSocket side (exec), on the strand.
+  void ws_queue(std::string message) {
+    if (!ws_ || closed_) return;
+    ws_out_.push_back(std::move(message));
+    if (!ws_writing_) ws_write_next();
+  }
+  void ws_finish() {
+    if (!ws_ || closed_) return;
+    ws_closing_ = true;
+    if (!ws_writing_) ws_write_next();
+  }
+
+ private:
+  void start_websocket(HttpResponse resp);
+  void ws_read();
+  void ws_write_next();
+  void ws_end();
 
   void close() {
     if (closed_) return;
@@ -269,7 +292,97 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool finishing_ = false;
   std::array<char, 512> scratch_{};
+  // WebSocket state (after an upgrade).
+  using WsStream = beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>&>;
+  std::unique_ptr<WsStream> ws_;
+  std::shared_ptr<WebSocketHandler> ws_handler_;
+  std::deque<std::string> ws_out_;
+  beast::flat_buffer ws_in_;
+  bool ws_writing_ = false;
+  bool ws_closing_ = false;
+  bool ws_ended_ = false;
 };
+
+// The WebSocketConnection a handler writes to: hops onto the strand.
+class SessionWebSocket : public WebSocketConnection {
+ public:
+  SessionWebSocket(std::weak_ptr<Session> session, net::any_io_executor strand)
+      : session_(std::move(session)), strand_(std::move(strand)) {}
+  bool send(std::string message) override {
+    auto s = session_.lock();
+    if (!s || s->gone) return false;
+    net::post(strand_, [s, m = std::move(message)]() mutable { s->ws_queue(std::move(m)); });
+    return true;
+  }
+  void close() override {
+    if (auto s = session_.lock()) net::post(strand_, [s] { s->ws_finish(); });
+  }
+
+ private:
+  std::weak_ptr<Session> session_;
+  net::any_io_executor strand_;
+};
+
+void Session::start_websocket(HttpResponse resp) {
+  namespace websocket = beast::websocket;
+  ws_handler_ = std::move(resp.websocket);
+  ws_ = std::make_unique<WsStream>(stream_);
+  ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws_->set_option(websocket::stream_base::decorator(
+      [proto = resp.websocket_protocol](websocket::response_type& res) {
+        if (!proto.empty()) res.set(http::field::sec_websocket_protocol, proto);
+      }));
+  ws_->binary(true);
+  beast::get_lowest_layer(stream_).expires_never();
+  ws_->async_accept(parser_->get(), [self = shared_from_this()](beast::error_code ec) {
+    if (ec) return self->ws_end();
+    auto conn = std::make_shared<SessionWebSocket>(self, self->stream_.get_executor());
+    auto handler = self->ws_handler_;
+    net::post(*self->server_.workers, [handler, conn] { handler->start(conn); });
+    self->ws_read();
+  });
+}
+
+void Session::ws_read() {
+  ws_->async_read(ws_in_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+    if (ec) return self->ws_end();
+    std::string message = beast::buffers_to_string(self->ws_in_.data());
+    self->ws_in_.consume(n);
+    self->ws_handler_->on_message(message);
+    self->ws_read();
+  });
+}
+
+void Session::ws_write_next() {
+  if (ws_out_.empty()) {
+    ws_writing_ = false;
+    if (!ws_closing_) return;
+    ws_writing_ = true;
+    ws_->async_close(beast::websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
+      self->ws_writing_ = false;
+      self->ws_end();
+    });
+    return;
+  }
+  ws_writing_ = true;
+  auto data = std::make_shared<std::string>(std::move(ws_out_.front()));
+  ws_out_.pop_front();
+  ws_->async_write(net::buffer(*data), [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
+    if (ec) {
+      self->ws_writing_ = false;
+      return self->ws_end();
+    }
+    self->ws_write_next();
+  });
+}
+
+// The connection is over (closed by either side, failed, or server stop).
+void Session::ws_end() {
+  if (ws_ended_) return;
+  ws_ended_ = true;
+  if (ws_handler_) ws_handler_->on_closed();
+  close_now();
+}
 
 // The StreamSink a watch writes to: hops onto the connection's strand.
 class SessionSink : public StreamSink {

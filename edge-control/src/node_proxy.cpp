@@ -1,6 +1,7 @@
 #include "kedge/control/node_proxy.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -280,6 +281,121 @@ void Upstream::run() {
   if (sink) sink->close();
 }
 
+// kubectl exec over WebSocket (v5/v4.channel.k8s.io): runs the command on the
+// agent (ExecSync), then sends stdout on channel 1, stderr on 2 and the
+// result Status on 3, and closes.
+class ExecSession final : public WebSocketHandler, public std::enable_shared_from_this<ExecSession> {
+ public:
+  ExecSession(std::string url, std::vector<std::string> command, const NodeProxyOptions& options)
+      : url_(std::move(url)), command_(std::move(command)), options_(options) {}
+
+  // Set by NodeProxy: runs `fn` on a thread it joins at stop.
+  std::function<void(std::function<void()>)> spawn;
+
+  void start(std::shared_ptr<WebSocketConnection> conn) override {
+    spawn([self = shared_from_this(), conn] { self->run(*conn); });
+  }
+  void on_closed() override { closed_ = true; }
+  // Set for requests refused after the upgrade: kubectl falls back to SPDY
+  // when the upgrade itself fails, so refusals that must reach the user go
+  // on the status channel.
+  std::string refusal;
+
+ private:
+  static std::string channel(char id, std::string_view data) {
+    std::string m(1, id);
+    m.append(data);
+    return m;
+  }
+
+  static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<ExecSession*>(user)->closed_ ? 1 : 0;  // the client left: abort
+  }
+
+  static std::size_t collect(char* data, std::size_t size, std::size_t n, void* user) {
+    auto* out = static_cast<std::string*>(user);
+    if (out->size() < 64 * 1024 * 1024) out->append(data, size * n);
+    return size * n;
+  }
+
+  static std::string decode64(const std::string& in) {
+    std::string out(in.size(), '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+    if (n < 0) return {};
+    std::size_t len = static_cast<std::size_t>(n);
+    if (in.size() >= 1 && in[in.size() - 1] == '=') --len;  // EVP_DecodeBlock counts padding
+    if (in.size() >= 2 && in[in.size() - 2] == '=') --len;
+    out.resize(len);
+    return out;
+  }
+
+  void fail(WebSocketConnection& conn, const std::string& message, int code = 500,
+            const char* reason = "InternalError") {
+    json::object st{{"metadata", json::object{}}, {"status", "Failure"}, {"message", message},
+                    {"reason", reason}, {"code", code}};
+    conn.send(channel(3, json::serialize(st)));
+    conn.close();
+  }
+
+  void run(WebSocketConnection& conn) {
+    if (!refusal.empty()) return fail(conn, refusal, 400, "BadRequest");
+    CURL* curl = curl_easy_init();
+    std::string body;
+    char errbuf[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &ExecSession::collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &ExecSession::on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, this);
+    CURLcode rc = curl_easy_perform(curl);
+    long code = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(curl);
+    if (closed_) return;
+    if (rc != CURLE_OK) return fail(conn, "cannot reach the agent: " + std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+    boost::system::error_code ec;
+    auto v = json::parse(body, ec);
+    if (ec || !v.is_object()) return fail(conn, "the agent answered " + std::to_string(code) + ": " + body);
+    const auto& o = v.as_object();
+    if (code != 200) return fail(conn, str(o.if_contains("message")));
+    std::string out = decode64(str(o.if_contains("stdout")));
+    std::string err = decode64(str(o.if_contains("stderr")));
+    std::int64_t exit_code = o.contains("exitCode") && o.at("exitCode").is_int64() ? o.at("exitCode").as_int64() : 0;
+    if (!out.empty()) conn.send(channel(1, out));
+    if (!err.empty()) conn.send(channel(2, err));
+    json::object st{{"metadata", json::object{}}};
+    if (exit_code == 0) {
+      st["status"] = "Success";
+    } else {
+      std::string cmd;
+      for (const auto& c : command_) cmd += (cmd.empty() ? "" : " ") + c;
+      st["status"] = "Failure";
+      st["message"] = "command terminated with non-zero exit code: error executing command [" + cmd +
+                      "], exit code " + std::to_string(exit_code);
+      st["reason"] = "NonZeroExitCode";
+      st["details"] = json::object{
+          {"causes", json::array{json::object{{"reason", "ExitCode"}, {"message", std::to_string(exit_code)}}}}};
+    }
+    conn.send(channel(3, json::serialize(st)));
+    conn.close();
+  }
+
+  const std::string url_;
+  const std::vector<std::string> command_;
+  const NodeProxyOptions& options_;
+  std::atomic<bool> closed_{false};
+};
+
 struct NodeProxy::Impl {
   NodeProxyOptions options;
   std::mutex mu;
@@ -316,6 +432,29 @@ struct NodeProxy::Impl {
     return std::move(v.as_object());
   }
 
+  // Runs `fn` on a thread joined at stop (or by a later spawn once done).
+  void spawn(std::function<void()> fn) {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::list<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> finished;
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return;
+      for (auto it = threads.begin(); it != threads.end();) {
+        auto next = std::next(it);
+        if (*it->first) finished.splice(finished.end(), threads, it);
+        it = next;
+      }
+      threads.emplace_back(done, std::thread([fn = std::move(fn), done] {
+                             fn();
+                             *done = true;
+                           }));
+    }
+    for (auto& [flag, t] : finished) t.join();
+  }
+  std::list<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads;  // guarded by mu
+
+  HttpResponse exec(const HttpRequest& request, const std::string& ns, const std::string& name);
+
   std::shared_ptr<Upstream> launch(const std::string& url) {
     auto up = std::make_shared<Upstream>(url, options);
     std::list<Running> finished;
@@ -341,30 +480,103 @@ NodeProxy::NodeProxy(NodeProxyOptions options) : impl_(std::make_unique<Impl>())
 NodeProxy::~NodeProxy() { stop(); }
 
 bool NodeProxy::handles(const HttpRequest& request) {
-  if (request.method != "GET" || !request.user.authenticated) return false;
+  if (!request.user.authenticated) return false;
   auto p = split_path(request.path);
-  return p.size() == 7 && p[0] == "api" && p[1] == "v1" && p[2] == "namespaces" && p[4] == "pods" && p[6] == "log";
+  if (p.size() != 7 || p[0] != "api" || p[1] != "v1" || p[2] != "namespaces" || p[4] != "pods") return false;
+  if (p[6] == "log") return request.method == "GET";
+  return p[6] == "exec" && (request.method == "GET" || request.method == "POST");
+}
+
+// The agent behind pod ns/name's container: resolves pod, container, node.
+struct AgentTarget {
+  std::string base;  // https://ip:port
+  std::string node;
+  std::string container;
+};
+
+static ApiResult<AgentTarget> resolve(NodeProxy::Impl& impl, const HttpRequest& request, const std::string& ns,
+                                      const std::string& name);
+
+HttpResponse NodeProxy::Impl::exec(const HttpRequest& request, const std::string& ns, const std::string& name) {
+  if (request.header("upgrade").find("websocket") == std::string::npos &&
+      request.header("upgrade").find("WebSocket") == std::string::npos) {
+    return error_response(bad_request_error(
+        "kedge serves exec over WebSocket only (v5.channel.k8s.io, v4.channel.k8s.io); SPDY is not supported"));
+  }
+  std::string offered = request.header("sec-websocket-protocol");
+  std::string protocol;
+  for (const char* p : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
+    if (offered.find(p) != std::string::npos) {
+      protocol = p;
+      break;
+    }
+  }
+  if (protocol.empty()) {
+    return error_response(bad_request_error("no supported exec subprotocol among \"" + offered +
+                                            "\" (kedge speaks v5.channel.k8s.io and v4.channel.k8s.io)"));
+  }
+  std::vector<std::string> command;
+  bool tty = false, in = false;
+  for (const auto& [k, v] : request.query) {
+    if (k == "command") command.push_back(v);
+    if (k == "tty") tty = v == "true" || v == "1";
+    if (k == "stdin") in = v == "true" || v == "1";
+  }
+  if (command.empty()) return error_response(bad_request_error("you must specify at least one command for the container"));
+  std::string refusal;
+  auto target = resolve(*this, request, ns, name);
+  if (!target.ok()) refusal = target.error().message;
+  if (tty || in) refusal = "kedge runs exec without stdin and tty for now (CRI ExecSync): drop -i/-t";
+  if (!refusal.empty()) {
+    auto session = std::make_shared<ExecSession>("", command, options);
+    session->spawn = [this](std::function<void()> fn) { spawn(std::move(fn)); };
+    session->refusal = refusal;
+    return HttpResponse{.websocket = session, .websocket_protocol = protocol};
+  }
+  std::string url = target->base + "/exec/" + ns + "/" + name + "/" + target->container;
+  char sep = '?';
+  for (const auto& c : command) {
+    char* esc = curl_easy_escape(nullptr, c.c_str(), static_cast<int>(c.size()));
+    url += sep + std::string("command=") + (esc != nullptr ? esc : "");
+    curl_free(esc);
+    sep = '&';
+  }
+  auto session = std::make_shared<ExecSession>(url, command, options);
+  session->spawn = [this](std::function<void()> fn) { spawn(std::move(fn)); };
+  HttpResponse r;
+  r.websocket = session;
+  r.websocket_protocol = protocol;
+  return r;
+}
+
+static ApiResult<AgentTarget> resolve(NodeProxy::Impl& impl, const HttpRequest& request, const std::string& ns,
+                                      const std::string& name) {
+  auto pod = impl.get_json(request, "/api/v1/namespaces/" + ns + "/pods/" + name);
+  if (!pod.ok()) return pod.error();
+  auto container = pick_container(*pod, name, request.param("container"));
+  if (!container.ok()) return container.error();
+  std::string node_name;
+  if (const auto* spec = pod->if_contains("spec"); spec != nullptr && spec->is_object()) {
+    node_name = str(spec->as_object().if_contains("nodeName"));
+  }
+  if (node_name.empty()) return bad_request_error("pod " + name + " does not have a host assigned");
+  auto node = impl.get_json(request, "/api/v1/nodes/" + node_name);
+  if (!node.ok()) return node.error();
+  auto base = agent_base_url(*node, node_name);
+  if (!base.ok()) return base.error();
+  return AgentTarget{*base, node_name, *container};
 }
 
 HttpResponse NodeProxy::handle(const HttpRequest& request) {
   auto p = split_path(request.path);
   const std::string& ns = p[3];
   const std::string& name = p[5];
-  auto pod = impl_->get_json(request, "/api/v1/namespaces/" + ns + "/pods/" + name);
-  if (!pod.ok()) return error_response(pod.error());
-  auto container = pick_container(*pod, name, request.param("container"));
-  if (!container.ok()) return error_response(container.error());
-  std::string node_name;
-  if (const auto* spec = pod->if_contains("spec"); spec != nullptr && spec->is_object()) {
-    node_name = str(spec->as_object().if_contains("nodeName"));
-  }
-  if (node_name.empty()) return error_response(bad_request_error("pod " + name + " does not have a host assigned"));
-  auto node = impl_->get_json(request, "/api/v1/nodes/" + node_name);
-  if (!node.ok()) return error_response(node.error());
-  auto base = agent_base_url(*node, node_name);
-  if (!base.ok()) return error_response(base.error());
-
-  std::string url = *base + "/containerLogs/" + ns + "/" + name + "/" + *container;
+  if (p[6] == "exec") return impl_->exec(request, ns, name);
+  auto target = resolve(*impl_, request, ns, name);
+  if (!target.ok()) return error_response(target.error());
+  const std::string& node_name = target->node;
+  const std::string* base = &target->base;
+  std::string url = *base + "/containerLogs/" + ns + "/" + name + "/" + target->container;
   char sep = '?';
   for (auto key : kLogParams) {
     auto v = request.param(key);
@@ -417,6 +629,12 @@ void NodeProxy::stop() {
   }
   for (auto& r : all) r.upstream->cancel();
   for (auto& r : all) r.thread.join();
+  std::list<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads;
+  {
+    std::lock_guard lock(impl_->mu);
+    threads.swap(impl_->threads);
+  }
+  for (auto& [flag, t] : threads) t.join();
 }
 
 }  // namespace kedge::control

@@ -14,6 +14,7 @@
 
 #include "kedge/agent/agent_api.h"
 #include "kedge/control/pki.h"
+#include "kedge/cri/fake_runtime_client.h"
 #include "kedge/testing/prereq.h"
 #include "kedge/testing/process.h"
 
@@ -51,6 +52,9 @@ struct Cluster {
   int port_ = 0;
   fs::path kubeconfig_;
   std::unique_ptr<Process> server_;
+  // Exec goes to the CRI; this in-memory runtime stands in for containerd
+  // (echo/exit N/false as commands). Declared before agent_, which borrows it.
+  cri::FakeRuntimeClient runtime_;
   std::unique_ptr<agent::AgentApi> agent_;
 
   ~Cluster() {
@@ -83,7 +87,8 @@ struct Cluster {
         .cert_file = home_.path() / "agent.crt",
         .key_file = home_.path() / "agent.key",
         .client_ca_file = tls / "ca.crt",
-        .pod_log_dir = logs_.path()});
+        .pod_log_dir = logs_.path(),
+        .runtime = &runtime_});
     ASSERT_TRUE(agent_->start().ok());
     add_node("n1", agent_->port());
   }
@@ -271,6 +276,43 @@ TEST_F(LogsE2E, AgentApiNeedsAClusterCertificate) {
   ASSERT_TRUE(foreign.ok());
   auto stranger = curl({"--cert", foreign->admin_cert.string(), "--key", foreign->admin_key.string()}, "/pods");
   EXPECT_NE(stranger.out.find("401"), std::string::npos) << stranger.out;
+}
+
+// kubectl exec over WebSocket (v5.channel.k8s.io) → edge-control → agent →
+// CRI ExecSync (here the in-memory runtime; the kubelet's e2e runs it on
+// containerd): output, exit code propagation, and the refusal of -i/-t.
+TEST_F(LogsE2E, ExecRunsTheCommandAndPropagatesTheExitCode) {
+  add_pod("shell", "n1");
+  auto r = kubectl({"patch", "pod", "shell", "--subresource=status", "--type=merge", "-p",
+                    R"({"status":{"phase":"Running"}})"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto& rt = cluster_->runtime_;
+  rt.add_image("kedge.local/busybox:latest", "sha256:1");
+  cri::PodSandboxConfig sandbox{.metadata = {.name = "shell", .uid = "u", .namespace_name = "default"}};
+  auto sb = rt.run_pod_sandbox(sandbox);
+  ASSERT_TRUE(sb.ok()) << sb.status().message();
+  cri::ContainerConfig config{.metadata = {.name = "app"}, .image = "kedge.local/busybox:latest"};
+  config.labels = {{"io.kubernetes.pod.namespace", "default"},
+                   {"io.kubernetes.pod.name", "shell"},
+                   {"io.kubernetes.container.name", "app"}};
+  auto id = rt.create_container(*sb, config, sandbox);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(rt.start_container(*id).ok());
+
+  r = kubectl({"exec", "shell", "--", "echo", "hello", "from", "exec"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello from exec\n");
+  r = kubectl({"exec", "shell", "-c", "app", "--", "exit", "7"});
+  EXPECT_EQ(r.exit_code, 7) << r.out << r.err;
+  EXPECT_NE(r.err.find("command terminated with exit code 7"), std::string::npos) << r.err;
+  r = kubectl({"exec", "-i", "shell", "--", "echo", "x"}, "input");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("without stdin and tty"), std::string::npos) << r.err;
+  // The container stopped: a clear error, not a hang.
+  ASSERT_TRUE(rt.exit_container(*id, 0, "Completed").ok());
+  r = kubectl({"exec", "shell", "--", "echo", "late"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("container app in pod shell is not running on this node"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -2,7 +2,15 @@
 // which edge-control calls to reach a node: `/healthz`, `/pods` and
 // `/containerLogs/<namespace>/<pod>/<container>` (query: follow, tailLines,
 // sinceSeconds, sinceTime, timestamps, previous, limitBytes — upstream's
-// names and meanings). There is no read-only port.
+// names and meanings), and `POST /exec/<namespace>/<pod>/<container>
+// ?command=…&command=…[&timeoutSeconds=N]`. There is no read-only port.
+//
+// Exec is kedge's own agent-side protocol (upstream's kubelet speaks SPDY
+// here): the command runs through CRI ExecSync — no stdin, no tty — and the
+// answer is one JSON object {"exitCode":N,"stdout":"<base64>","stderr":
+// "<base64>"} once it ends (default limit 600 s). It occupies one of the
+// server's worker threads while it runs. edge-control turns it into
+// kubectl's WebSocket channels.
 //
 // Authentication: TLS client certificates signed by the cluster CA
 // (client_ca_file); every path but /healthz needs one whose groups include
@@ -27,6 +35,7 @@
 
 #include "kedge/base/status.h"
 #include "kedge/control/http.h"
+#include "kedge/cri/runtime_client.h"
 
 namespace kedge::agent {
 
@@ -40,6 +49,9 @@ struct AgentApiOptions {
   // The pods this node runs, as a JSON PodList. Called on a worker thread.
   // Unset: /pods answers 503.
   std::function<Result<std::string>()> list_pods;
+  // The container runtime for exec (borrowed; must outlive the AgentApi).
+  // Null: /exec answers 503.
+  cri::RuntimeClient* runtime = nullptr;
   std::size_t stream_window_bytes = 256 * 1024;
   int io_threads = 1;
   int worker_threads = 2;

@@ -70,6 +70,29 @@ class StreamSource {
   virtual void cancel() = 0;
 };
 
+// The server side of an upgraded WebSocket connection (exec). Thread-safe:
+// send()/close() may be called from any thread, in order.
+class WebSocketConnection {
+ public:
+  virtual ~WebSocketConnection() = default;
+  // Queues one binary message; false once the connection is gone.
+  virtual bool send(std::string message) = 0;
+  // Sends a normal close after the queued messages.
+  virtual void close() = 0;
+};
+
+// What runs on an upgraded connection. start() is called once, on a worker
+// thread, after the handshake; on_message for each message the client sends
+// (on the connection's strand: must not block); on_closed once when the
+// client closed or the connection failed (may race with start's work).
+class WebSocketHandler {
+ public:
+  virtual ~WebSocketHandler() = default;
+  virtual void start(std::shared_ptr<WebSocketConnection> connection) = 0;
+  virtual void on_message(std::string_view message) { (void)message; }
+  virtual void on_closed() {}
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -77,6 +100,11 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   // When set, the body is streamed with chunked encoding and `body` is ignored.
   std::shared_ptr<StreamSource> stream;
+  // When set (for a request that asked to upgrade), the server completes the
+  // WebSocket handshake with `websocket_protocol` as Sec-WebSocket-Protocol
+  // and hands the connection to the handler; the other fields are ignored.
+  std::shared_ptr<WebSocketHandler> websocket;
+  std::string websocket_protocol;
 };
 
 // Splits "a=b&c=%20d" into decoded pairs ('+' is a space, as Go's url.ParseQuery).
