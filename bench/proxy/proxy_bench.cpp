@@ -3,7 +3,7 @@
 // `nft -f` loading the same ruleset (upstream kube-proxy's approach), in one
 // run, inside a private network namespace (needs root).
 //
-//   proxy_bench [--services 1000,10000] [--repeat 3]
+//   proxy_bench [--services 1000,10000] [--repeat 3] [--kedge-only true]
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,6 +121,7 @@ class TimingTransport final : public netlink::Transport {
 int main(int argc, char** argv) {
   std::vector<int> sizes = {1000, 10000};
   int repeat = 3;
+  bool kedge_only = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--services") {
@@ -128,6 +129,8 @@ int main(int argc, char** argv) {
       std::stringstream ss(argv[i + 1]);
       std::string tok;
       while (std::getline(ss, tok, ',')) sizes.push_back(std::atoi(tok.c_str()));
+    } else if (a == "--kedge-only") {  // for profiling: skip the nft -f side
+      kedge_only = std::string(argv[i + 1]) == "true";
     } else if (a == "--repeat") {
       repeat = std::atoi(argv[i + 1]);
     }
@@ -200,6 +203,11 @@ int main(int argc, char** argv) {
       if (!st.ok() || proxier.stats().full_syncs != 1) {
         std::fprintf(stderr, "kedge partial sync failed: %s\n", st.to_string().c_str());
         return 1;
+      }
+      if (kedge_only) {
+        nfull.push_back(0);
+        nchange.push_back(0);
+        continue;
       }
       auto built = proxy::build_ruleset(base, layout, netlink::Family::kIp);
       auto built2 = proxy::build_ruleset(changed, layout, netlink::Family::kIp);

@@ -1,7 +1,7 @@
 // Test helper: a Transport with no kernel behind it. It records every
 // datagram sent and answers each message of a batch the way nfnetlink does
-// (one NLMSG_ERROR per message, error 0 for an ack), with errors injected
-// per message index.
+// (an NLMSG_ERROR for every failed message and, with error 0, for every
+// message that asks for an ack), with errors injected per message index.
 #pragma once
 
 #include <libmnl/libmnl.h>
@@ -34,6 +34,7 @@ class FakeTransport : public netlink::Transport {
       if (drop_acks) continue;
       int err = errors.count(index) ? errors[index] : 0;
       ++index;
+      if (err == 0 && !(nlh->nlmsg_flags & NLM_F_ACK)) continue;
       std::uint8_t buf[NLMSG_HDRLEN + sizeof(nlmsgerr)] = {};
       auto* h = reinterpret_cast<nlmsghdr*>(buf);
       h->nlmsg_len = sizeof buf;

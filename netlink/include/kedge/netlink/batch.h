@@ -1,9 +1,11 @@
 // An nftables transaction: messages between BATCH_BEGIN and BATCH_END that
 // the kernel applies all-or-nothing on commit.
 //
-// Every message carries NLM_F_ACK and its own sequence number. commit()
-// collects one reply per message; any error reply is matched back by sequence
-// number to the operation that caused it, so the Status names the object
+// Every message carries its own sequence number; only the last one asks for
+// an ack (the kernel reports a failed message without being asked, and one
+// ack per message cost seconds at 10k services). commit() reads every reply;
+// an error reply is matched back by sequence number to the operation that
+// caused it, so the Status names the object
 // ("add rule ip kedge-proxy service-X...: No such file or directory (Could
 // not process rule)"). A failed batch changes nothing in the kernel.
 //
@@ -62,7 +64,8 @@ class Batch {
   // Describes message i ("add chain ip t services").
   const std::string& describe(std::size_t i) const { return what_.at(i); }
 
-  // Sends the batch and checks every ack. REQUIRES: called once.
+  // Sends the batch and checks the replies (errors, the final ack).
+  // REQUIRES: called once.
   Status commit(Transport& transport);
 
  private:
