@@ -29,7 +29,6 @@ namespace fs = std::filesystem;
 
 struct AgentApiFlags {
   std::string bind_address = "0.0.0.0";
-  std::int64_t port = 10250;
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string cri_endpoint;
@@ -49,7 +48,6 @@ class AgentApiPart final : public Part {
 
   void add_flags(flags::FlagSet& set) override {
     set.add("agent-api-bind-address", &f_.bind_address, "address the agent API (:10250) listens on");
-    set.add("agent-api-port", &f_.port, "port of the agent API (kubelet port); published in the Node's status");
     set.add("agent-api-tls-cert-file", &f_.tls_cert_file,
             "agent API serving certificate; default: issued from the cluster CA when this node has it");
     set.add("agent-api-tls-key-file", &f_.tls_key_file, "key of --agent-api-tls-cert-file");
@@ -64,7 +62,7 @@ class AgentApiPart final : public Part {
     fs::create_directories(dir, ec);
     if (ec) return internal_error("creating " + dir.string() + ": " + ec.message());
     agent::AgentApiOptions o{.bind_address = f_.bind_address,
-                             .port = static_cast<int>(f_.port),
+                             .port = static_cast<int>(env.agent_api_port),
                              .pod_log_dir = env.pod_log_dir};
     const fs::path tls = fs::path(env.data_dir) / "server" / "tls";
     if (!f_.tls_cert_file.empty()) {

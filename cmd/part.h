@@ -37,6 +37,10 @@ struct NodeEnvironment {
   // the layout upstream's kubelet and log shippers use. The kubelet writes
   // there (through the runtime); the agent API reads from there.
   std::string pod_log_dir = "/var/log/pods";
+  // The agent API (kubelet port): the agent-api part listens on it and the
+  // kubelet publishes it as the Node's daemonEndpoints.kubeletEndpoint.Port,
+  // which edge-control dials for logs and exec.
+  std::int64_t agent_api_port = 10250;
   bool control_plane = false;    // this node also runs edge-control
 };
 

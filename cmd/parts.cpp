@@ -47,6 +47,7 @@ void add_node_flags(flags::FlagSet& set, NodeEnvironment& env) {
   set.add("cluster-dns", &env.cluster_dns, "nameserver written into pods' resolv.conf");
   set.add("cluster-domain", &env.cluster_domain, "DNS domain of the cluster");
   set.add("pod-log-dir", &env.pod_log_dir, "where container logs are written (<ns>_<pod>_<uid>/<container>/<n>.log)");
+  set.add("agent-api-port", &env.agent_api_port, "port of the agent API (kubelet port), published in the Node's status");
 }
 
 void default_node_environment(NodeEnvironment& env) {
