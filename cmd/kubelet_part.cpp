@@ -31,9 +31,6 @@
 namespace kedge::cmd {
 namespace {
 
-// The agent-api part serves the kubelet API here (daemonEndpoints.kubeletEndpoint).
-constexpr std::int32_t kKubeletPort = 10250;
-
 struct KubeletOptions {
   std::string container_runtime_endpoint;
   std::string images_dir;
@@ -199,7 +196,8 @@ class KubeletPart final : public Part {
         .node_name = env.node_name,
         .node_ips = env.node_ips,
         .control_plane = env.control_plane,
-        .kubelet_port = kKubeletPort,
+        // The agent-api part serves the kubelet API here (daemonEndpoints.kubeletEndpoint).
+        .kubelet_port = static_cast<std::int32_t>(env.agent_api_port),
         .data_dir = env.data_dir,
         .reserved_cpu = o_.system_reserved_cpu,
         .reserved_memory = o_.system_reserved_memory,
