@@ -4,11 +4,13 @@
 #include <netinet/in.h>  // before the kernel headers
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_nat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "kedge/netlink/batch.h"
+#include "kedge/netlink/conntrack.h"
 #include "kedge/netlink/printer.h"
 #include "kedge/netlink/reader.h"
 #include "kedge/testing/prereq.h"
@@ -200,6 +202,44 @@ TEST_F(KernelTest, FlushAndDeleteInOneBatch) {
   auto gone = read_table(*transport_, kTable);
   ASSERT_TRUE(gone.ok());
   EXPECT_FALSE(gone->has_value());
+}
+
+// Stale UDP flows: entries created by real datagrams are found by their
+// original destination (and reply source) and deleted; others stay.
+TEST_F(KernelTest, ConntrackEntriesDeletedByDestination) {
+  KEDGE_REQUIRE(transport_ != nullptr, "needs root, nft and a network namespace");
+  // Any conntrack-using rule turns connection tracking on in this netns.
+  auto nft = ns_->exec({"nft", "add table ip ct-on; add chain ip ct-on out { type filter hook output priority 0; }; "
+                               "add rule ip ct-on out ct state new counter"});
+  ASSERT_EQ(nft.exit_code, 0) << nft.err;
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  for (std::uint16_t port : {5555, 5556}) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 1);
+  }
+  ::close(fd);
+  const Bytes lo{127, 0, 0, 1};
+  ConntrackFilter f{.family = Family::kIp, .protocol = IPPROTO_UDP, .orig_dst = lo, .orig_dst_port = 5555,
+                    .reply_src = Bytes{10, 9, 9, 9}};
+  auto n = delete_conntrack(*transport_, f);
+  ASSERT_TRUE(n.ok()) << n.status().to_string();
+  EXPECT_EQ(*n, 0u) << "the reply comes from 127.0.0.1, not 10.9.9.9";
+  f.reply_src = lo;
+  n = delete_conntrack(*transport_, f);
+  ASSERT_TRUE(n.ok()) << n.status().to_string();
+  EXPECT_EQ(*n, 1u);
+  n = delete_conntrack(*transport_, f);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0u) << "already gone";
+  f.orig_dst_port = 5556;
+  f.reply_src.reset();
+  n = delete_conntrack(*transport_, f);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1u) << "the other flow was left alone until asked";
 }
 
 }  // namespace
