@@ -30,6 +30,8 @@
 #include "kedge/controllers/garbage_collector.h"
 #include "kedge/controllers/job.h"
 #include "kedge/controllers/leader_election.h"
+#include "kedge/controllers/node_ipam.h"
+#include "kedge/controllers/node_lifecycle.h"
 #include "kedge/controllers/replicaset.h"
 #include "kedge/controllers/rest_transport.h"
 #include "kedge/controllers/serviceaccount.h"
@@ -44,6 +46,10 @@ namespace {
 struct ControllerContext {
   const NodeEnvironment& env;
   client::RestClient& client;  // for requests the Transport has no verb for
+  // Node lifecycle and IPAM settings (flags of this part).
+  std::chrono::milliseconds node_monitor_grace_period{50000};
+  std::chrono::milliseconds node_monitor_period{5000};
+  int node_cidr_mask_size = 24;
 };
 
 // The running set: built once per start, torn down in reverse.
@@ -80,6 +86,13 @@ class ControllerSet {
 void register_controllers(ControllerSet& set) {
   set.add<controllers::ReplicaSetController>("replicaset");
   set.add<controllers::DeploymentController>("deployment");
+  const ControllerContext& ctx = set.context();
+  set.add<controllers::NodeLifecycleController>(
+      "node-lifecycle", controllers::NodeLifecycleOptions{.grace_period = ctx.node_monitor_grace_period,
+                                                          .monitor_period = ctx.node_monitor_period});
+  set.add<controllers::NodeIpamController>(
+      "node-ipam",
+      controllers::NodeIpamOptions{.cluster_cidr = ctx.env.cluster_cidr, .node_mask_size = ctx.node_cidr_mask_size});
   set.add<controllers::GarbageCollector>(
       "garbage-collector",
       controllers::GarbageCollectorOptions{.resources = {controllers::pods_resource(), controllers::replicasets_resource(),
@@ -103,6 +116,13 @@ struct PartFlags {
   bool leader_elect = true;
   std::int64_t workers = 2;
   std::string scheduler_name = "default-scheduler";
+  std::int64_t node_monitor_grace_period = 50;  // seconds
+  std::int64_t node_monitor_period = 5;         // seconds
+  std::int64_t node_cidr_mask_size = 24;
+  // Upstream's --leader-elect-* defaults, in seconds.
+  std::int64_t lease_duration = 15;
+  std::int64_t renew_deadline = 10;
+  std::int64_t retry_period = 2;
 };
 
 // What runs while we lead: one transport (shared informers), the
@@ -160,6 +180,15 @@ class ControllersPart final : public Part {
             "run the scheduler and controllers only while holding the Lease kube-system/kedge-controllers "
             "(several servers on one datastore)");
     set.add("controller-workers", &flags_.workers, "worker threads per controller");
+    set.add("leader-elect-lease-duration", &flags_.lease_duration,
+            "seconds a standby waits after the leader's last renewal before taking over");
+    set.add("leader-elect-renew-deadline", &flags_.renew_deadline,
+            "seconds the leader keeps trying to renew before it stops leading");
+    set.add("leader-elect-retry-period", &flags_.retry_period, "seconds between lease attempts and renewals");
+    set.add("node-monitor-grace-period", &flags_.node_monitor_grace_period,
+            "seconds without node status or Lease renewal before a node's Ready becomes Unknown");
+    set.add("node-monitor-period", &flags_.node_monitor_period, "seconds between node health checks");
+    set.add("node-cidr-mask-size", &flags_.node_cidr_mask_size, "prefix length of each node's podCIDR");
   }
 
   Status start(const NodeEnvironment& env) override {
@@ -171,16 +200,35 @@ class ControllersPart final : public Part {
     if (flags_.workers < 1 || flags_.workers > 64) {
       return invalid_argument("--controller-workers=" + std::to_string(flags_.workers) + ": want 1..64");
     }
+    if (flags_.retry_period < 1 || flags_.renew_deadline <= flags_.retry_period ||
+        flags_.lease_duration <= flags_.renew_deadline) {
+      return invalid_argument(
+          "--leader-elect-*: want lease-duration > renew-deadline > retry-period >= 1 second (upstream: 15 > 10 > 2)");
+    }
+    if (flags_.node_monitor_grace_period < 1 || flags_.node_monitor_period < 1) {
+      return invalid_argument("--node-monitor-grace-period and --node-monitor-period: want at least 1 second");
+    }
+    const controllers::NodeIpamOptions ipam{.cluster_cidr = env.cluster_cidr,
+                                            .node_mask_size = static_cast<int>(flags_.node_cidr_mask_size)};
+    KEDGE_RETURN_IF_ERROR(controllers::NodeIpamController::validate(ipam));
     env_ = env;
     KEDGE_ASSIGN_OR_RETURN(auto config, client::Kubeconfig::load(env_.kubeconfig));
     KEDGE_ASSIGN_OR_RETURN(client_, client::RestClient::create({.config = config, .user_agent = "kedge-controllers"}));
-    ctx_ = std::make_unique<ControllerContext>(ControllerContext{.env = env_, .client = *client_});
+    ctx_ = std::make_unique<ControllerContext>(
+        ControllerContext{.env = env_,
+                          .client = *client_,
+                          .node_monitor_grace_period = std::chrono::seconds(flags_.node_monitor_grace_period),
+                          .node_monitor_period = std::chrono::seconds(flags_.node_monitor_period),
+                          .node_cidr_mask_size = static_cast<int>(flags_.node_cidr_mask_size)});
     if (!flags_.leader_elect) {
       begin_term();
       return ok_status();
     }
     elector_ = std::make_unique<controllers::LeaderElector>(
         *client_, controllers::LeaderElectionOptions{.identity = controllers::leader_identity(env_.node_name),
+                                                     .lease_duration = std::chrono::seconds(flags_.lease_duration),
+                                                     .renew_deadline = std::chrono::seconds(flags_.renew_deadline),
+                                                     .retry_period = std::chrono::seconds(flags_.retry_period),
                                                      .on_started_leading = [this] { begin_term(); },
                                                      .on_stopped_leading = [this] { end_term(); }});
     elector_->run();

@@ -69,7 +69,8 @@ json::value HollowNodes::node_object(int index) const {
       {"apiVersion", "v1"},
       {"kind", "Node"},
       {"metadata", json::object{{"name", name}, {"labels", labels}}},
-      {"spec", json::object{{"podCIDR", "10.42." + std::to_string(index % 256) + ".0/24"}}},
+      // No spec.podCIDR: node IPAM in edge-control assigns it, as for a real kubelet.
+      {"spec", json::object{}},
       {"status",
        json::object{{"capacity", resources},
                     {"allocatable", resources},

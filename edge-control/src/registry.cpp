@@ -472,7 +472,18 @@ ApiResult<json::object> Registry::remove(const ResourceInfo& info, std::string_v
         graceful = true;
       }
     }
-    const auto* fins = find_array(meta, "finalizers");
+    // Orphan and Foreground deletion hand the object to the garbage
+    // collector through a finalizer, as upstream's registry does.
+    if (!already_deleting &&
+        (options.propagation_policy == "Orphan" || options.propagation_policy == "Foreground")) {
+      const char* fin = options.propagation_policy == "Orphan" ? "orphan" : "foregroundDeletion";
+      json::value& nf = nmeta["finalizers"];
+      if (!nf.is_array()) nf = json::array{};
+      bool has = false;
+      for (const auto& f : nf.as_array()) has = has || (f.is_string() && f.as_string() == fin);
+      if (!has) nf.as_array().emplace_back(fin);
+    }
+    const auto* fins = find_array(nmeta, "finalizers");
     if (!graceful && fins != nullptr && !fins->empty()) {
       if (already_deleting) return current;
       nmeta["deletionTimestamp"] = now_rfc3339();

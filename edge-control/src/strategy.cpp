@@ -176,8 +176,34 @@ void apply_defaults(const ResourceInfo& info, json::object& obj) {
   }
 }
 
+// Upstream's DefaultTolerationSeconds admission: a pod that does not already
+// tolerate the node lifecycle controller's NoExecute not-ready/unreachable
+// taints tolerates them for 300 s, so a short node outage does not evict it.
+static void add_default_tolerations(json::object& spec) {
+  auto* existing = spec.if_contains("tolerations");
+  if (existing != nullptr && !existing->is_array()) return;  // validation reports it
+  if (existing == nullptr) existing = &(spec["tolerations"] = json::array{});
+  auto& tolerations = existing->as_array();
+  for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
+    bool tolerated = false;
+    for (const auto& t : tolerations) {
+      const auto* o = t.if_object();
+      if (o == nullptr) continue;
+      const auto k = get_string(*o, "key");
+      const auto effect = get_string(*o, "effect");
+      const bool exists = get_string(*o, "operator") == "Exists";
+      if ((k == key || (k.empty() && exists)) && (effect.empty() || effect == "NoExecute")) tolerated = true;
+    }
+    if (!tolerated) {
+      tolerations.push_back(json::object{
+          {"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 300}});
+    }
+  }
+}
+
 void prepare_for_create(const ResourceInfo& info, json::object& obj) {
   if (is(info, "", "Pod")) {
+    add_default_tolerations(child_object(obj, "spec"));
     auto& status = child_object(obj, "status");
     set_default(status, "phase", "Pending");
     set_default(status, "qosClass", "BestEffort");
