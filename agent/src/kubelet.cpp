@@ -16,6 +16,7 @@
 #include "pod_sync.h"
 #include "pod_workers.h"
 #include "status_manager.h"
+#include "timed_runtime.h"
 #include "volumes.h"
 
 namespace kedge::agent {
@@ -106,7 +107,7 @@ class AsyncEventSink final : public EventSink {
 
 struct Kubelet::Impl : client::InformerHandler {
   Impl(client::RestClient& api_in, cri::RuntimeClient& runtime_in, KubeletOptions options)
-      : api(api_in), runtime(runtime_in), o(std::move(options)), objects(api, o.object_cache_ttl),
+      : api(api_in), runtime(runtime_in), timed_runtime(runtime_in), o(std::move(options)), objects(api, o.object_cache_ttl),
         volumes(o.root_dir, objects), statuses(api), events(api, o.node_name),
         informer(api, {.path = "/api/v1/pods", .field_selector = "spec.nodeName=" + o.node_name}) {}
 
@@ -183,6 +184,7 @@ struct Kubelet::Impl : client::InformerHandler {
 
   client::RestClient& api;
   cri::RuntimeClient& runtime;
+  TimedRuntime timed_runtime;  // what the pod syncer calls: counts time inside the runtime
   const KubeletOptions o;
   ApiObjectSource objects;
   VolumeManager volumes;
@@ -216,7 +218,7 @@ Status Kubelet::start() {
                  .resync_interval = i.o.resync_interval,
                  .backoff_initial = i.o.backoff_initial,
                  .backoff_max = i.o.backoff_max};
-  i.syncer = std::make_unique<PodSyncer>(std::move(s), i.runtime, i.api, i.statuses, i.volumes, i.objects, i.events);
+  i.syncer = std::make_unique<PodSyncer>(std::move(s), i.timed_runtime, i.api, i.statuses, i.volumes, i.objects, i.events);
   i.workers = std::make_unique<PodWorkers>(i.o.workers, [&i](SyncRequest& r) { return i.syncer->sync(r); });
   std::error_code ec;
   std::filesystem::create_directories(i.o.root_dir / "pods", ec);

@@ -11,6 +11,7 @@
 #include "api_util.h"
 #include "kedge/base/log.h"
 #include "probes.h"
+#include "timed_runtime.h"
 
 namespace kedge::agent::detail {
 
@@ -76,6 +77,11 @@ struct PodSyncer::PodState : PodRuntimeState {
   std::string terminal_phase;  // Succeeded/Failed once reached: never left
   bool sandbox_stopped = false;
   bool seen_sandbox = false;  // false until a sync found or made the sandbox
+  // Start latency: from the first sync to the first Running status, and the
+  // part of it spent inside runtime calls (TimedRuntime).
+  Clock::time_point first_sync{};
+  std::chrono::nanoseconds in_runtime{0};
+  bool start_reported = false;
 };
 
 SyncResult PodSyncer::sync(SyncRequest& request) {
@@ -175,6 +181,8 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
   const std::string& uid = pod.metadata.uid;
   const std::string who = pod.metadata.namespace_ + "/" + pod.metadata.name;
   const cri::StringMap selector{{kPodUidLabel, uid}};
+  (void)TimedRuntime::take();
+  if (st.first_sync == Clock::time_point{}) st.first_sync = now;
   if (st.start_time.empty()) {
     if (const auto* status = raw.as_object().if_contains("status"); status && status->is_object()) {
       if (const auto* t = status->as_object().if_contains("startTime"); t && t->is_string()) st.start_time = t->as_string().c_str();
@@ -235,8 +243,10 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
   if (pod.spec.host_network && !s_.node_ips.empty()) env_ctx.pod_ip = s_.node_ips.front();
 
   // ---- what the runtime has, per container name
+  // Containers of every sandbox the pod had: a finished pod's sandbox is
+  // stopped, but its containers still report how they ended.
   std::map<std::string, Instances> have;
-  if (!sandbox_id.empty()) {
+  {
     auto listed = runtime_.list_containers({.label_selector = selector});
     if (!listed.ok()) return {.requeue_at = now + seconds(2)};
     std::map<std::string, std::vector<const cri::Container*>> by_name;
@@ -302,7 +312,7 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
     events_.event(pod, field, "Normal", "Started", "Started container " + c.name);
     mem.waiting_reason.clear();
     mem.waiting_message.clear();
-    want_at(Clock::now() + seconds(1));
+    want_at(Clock::now());  // sync again at once to report it running
   };
 
   // Restarts an exited instance if its backoff allows; returns true if it
@@ -410,6 +420,10 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
         if (started && c.readiness_probe && due(*c.readiness_probe, mem.readiness)) {
           const bool changed = mem.readiness.record(
               *c.readiness_probe, run_probe(*c.readiness_probe, c, cur.id, env_ctx.pod_ip, runtime_));
+          if (changed) {
+            logger->info("pod {} container {}: readiness probe {}{}", who, c.name,
+                         mem.readiness.result ? "succeeded" : "failed: ", mem.readiness.last_message);
+          }
           if (changed && !mem.readiness.result) {
             events_.event(pod, field, "Warning", "Unhealthy", "Readiness probe failed: " + mem.readiness.last_message);
           }
@@ -539,6 +553,14 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
     else phase = "Running";
   } else {
     phase = "Pending";
+  }
+  if (!st.start_reported) st.in_runtime += TimedRuntime::take();
+  if (!st.start_reported && phase == "Running" && running == static_cast<int>(pod.spec.containers.size())) {
+    st.start_reported = true;
+    const double total = std::chrono::duration<double, std::milli>(Clock::now() - st.first_sync).count();
+    const double cri = std::chrono::duration<double, std::milli>(st.in_runtime).count();
+    logger->info("pod {} running: {:.1f} ms after its first sync, {:.1f} ms in runtime calls, {:.1f} ms kedge", who,
+                 total, cri, total - cri);
   }
   if ((phase == "Succeeded" || phase == "Failed") && st.terminal_phase.empty()) {
     st.terminal_phase = phase;

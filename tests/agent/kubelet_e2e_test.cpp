@@ -190,7 +190,8 @@ TEST_F(KubeletE2E, NodeReadyRunOnceAndConfigVolumes) {
   ASSERT_TRUE(testing::eventually([&] { return at(get("pod/once"), {"status", "phase"}) == "Succeeded"; }, seconds(60)))
       << json::serialize(get("pod/once")) << server_->log();
   const json::value once = get("pod/once");
-  EXPECT_EQ(at(once, {"status", "containerStatuses", "0", "state", "terminated", "exitCode"}), "0");
+  EXPECT_EQ(at(once, {"status", "containerStatuses", "0", "state", "terminated", "exitCode"}), "0")
+      << json::serialize(once);
   EXPECT_EQ(at(once, {"status", "containerStatuses", "0", "state", "terminated", "reason"}), "Completed");
   EXPECT_TRUE(at(once, {"status", "containerStatuses", "0", "containerID"}).starts_with("containerd://"));
   EXPECT_EQ(at(once, {"status", "qosClass"}), "BestEffort");
@@ -241,8 +242,8 @@ TEST_F(KubeletE2E, ProbesCrashLoopDeletionAndAdoption) {
       "  template:\n    metadata: {labels: {app: web}}\n    spec:\n      nodeName: " + node_ + "\n"
       "      terminationGracePeriodSeconds: 3\n"
       "      containers:\n      - name: web\n        image: kedge.local/busybox:latest\n"
-      "        command: [httpd, -f, -p, '8080']\n"
-      "        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}\n";
+      "        command: [httpd, -f, -p, '8080', -h, /etc]\n"
+      "        readinessProbe: {httpGet: {path: /passwd, port: 8080}, periodSeconds: 1}\n";
   ASSERT_EQ(apply(deploy).exit_code, 0);
   json::value web;
   ASSERT_TRUE(testing::eventually(
@@ -311,8 +312,12 @@ TEST_F(KubeletE2E, ProbesCrashLoopDeletionAndAdoption) {
   // Restarting the agent leaves running containers alone: same container, no restart.
   const std::string web_name = at(web, {"metadata", "name"});
   const std::string before = at(get("pod/" + web_name), {"status", "containerStatuses", "0", "containerID"});
-  server_->kill_and_wait(SIGTERM);
+  const auto stop_started = std::chrono::steady_clock::now();
+  EXPECT_EQ(server_->kill_and_wait(SIGTERM, seconds(30)), 0) << server_->log();
+  std::printf("[figure] server stop took %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_started).count());
   server_.reset();
+  api_port_ = testing::free_port();  // the old listener's port may linger in TIME_WAIT
   start_server("server2.log");
   ASSERT_TRUE(wait_node_ready(seconds(60)));
   std::this_thread::sleep_for(seconds(3));  // a few relists and syncs
