@@ -35,6 +35,7 @@
 #include "kedge/controllers/replicaset.h"
 #include "kedge/controllers/rest_transport.h"
 #include "kedge/controllers/serviceaccount.h"
+#include "kedge/controllers/statefulset.h"
 #include "kedge/controllers/workload_resources.h"
 #include "kedge/scheduler/service.h"
 #include "part.h"
@@ -98,7 +99,8 @@ void register_controllers(ControllerSet& set) {
       controllers::GarbageCollectorOptions{.resources = {controllers::pods_resource(), controllers::replicasets_resource(),
                                                          controllers::deployments_resource(),
                                                          controllers::jobs_resource(), controllers::cronjobs_resource(),
-                                                         controllers::daemonsets_resource()}});
+                                                         controllers::daemonsets_resource(),
+                                                         controllers::statefulsets_resource()}});
   set.add<controllers::EndpointSliceController>("endpointslice");
   // kube-root-ca.crt carries the CA the admin kubeconfig trusts: the cluster CA.
   auto kubeconfig = client::Kubeconfig::load(set.context().env.kubeconfig);
@@ -108,6 +110,7 @@ void register_controllers(ControllerSet& set) {
   set.add<controllers::JobController>("job");
   set.add<controllers::CronJobController>("cronjob");
   set.add<controllers::DaemonSetController>("daemonset");
+  set.add<controllers::StatefulSetController>("statefulset");
 }
 
 struct PartFlags {
