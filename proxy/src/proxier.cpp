@@ -1,6 +1,9 @@
 #include "kedge/proxy/proxier.h"
 
+#include <algorithm>
+
 #include "kedge/base/log.h"
+#include "kedge/netlink/conntrack.h"
 
 namespace kedge::proxy {
 namespace {
@@ -93,6 +96,29 @@ void Proxier::set_synced() {
 
 namespace {
 std::string service_key_of(const EndpointSlice& s) { return s.namespace_name + "/" + s.service_name; }
+
+// Like upstream kube-proxy: a UDP endpoint that is no longer used → forget
+// the flows DNATed to it; a UDP destination that gets its first endpoint →
+// forget its flows (they were rejected and would stay black-holed until the
+// entry times out, since only new connections see our rules).
+void stale_udp(netlink::Family family, const std::vector<UdpDestination>& before,
+               const std::vector<UdpDestination>& after, std::vector<netlink::ConntrackFilter>& out) {
+  std::map<std::pair<netlink::Bytes, std::uint16_t>, const UdpDestination*> now;
+  for (const auto& d : after) now[{d.address, d.port}] = &d;
+  for (const auto& d : before) {
+    auto it = now.find({d.address, d.port});
+    const std::vector<netlink::Bytes> none;
+    const auto& eps = it == now.end() ? none : it->second->endpoints;
+    for (const auto& ep : d.endpoints) {
+      if (std::find(eps.begin(), eps.end(), ep) == eps.end()) {
+        out.push_back({.family = family, .protocol = 17, .orig_dst = d.address, .orig_dst_port = d.port, .reply_src = ep});
+      }
+    }
+    if (d.endpoints.empty() && !eps.empty()) {
+      out.push_back({.family = family, .protocol = 17, .orig_dst = d.address, .orig_dst_port = d.port, .reply_src = {}});
+    }
+  }
+}
 }  // namespace
 
 Proxier::ServiceInputs Proxier::inputs_locked(const std::string& key) const {
@@ -153,6 +179,7 @@ Status Proxier::sync_locked_out() {
     }
   };
   std::map<netlink::Family, RulesetSize> sizes;
+  std::vector<netlink::ConntrackFilter> stale;
   for (auto family : options_.families) {
     Result<SyncReport> report = SyncReport{};
     RulesetSize& size = sizes[family];
@@ -173,6 +200,7 @@ Status Proxier::sync_locked_out() {
         auto before = share(io.first);
         auto after = share(io.second);
         note_skipped(after.skipped);
+        stale_udp(family, before.udp, after.udp, stale);
         const auto b = size_of(before.ruleset), a = size_of(after.ruleset);
         size.chains += a.chains - b.chains;
         size.rules += a.rules - b.rules;
@@ -192,9 +220,19 @@ Status Proxier::sync_locked_out() {
     elements += size.elements;
   }
   if (result.ok()) sizes_ = sizes;
+  std::uint64_t forgotten = 0;
+  if (result.ok()) {
+    // After the commit, so a datagram arriving meanwhile gets the new rules.
+    for (const auto& f : stale) {
+      auto n = netlink::delete_conntrack(transport_, f);
+      if (!n.ok()) logger()->warn("flushing stale UDP conntrack entries: {}", n.status().message());
+      else forgotten += *n;
+    }
+  }
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   std::lock_guard lock(mu_);
   ++stats_.syncs;
+  stats_.conntrack_deleted += forgotten;
   stats_.last_sync_duration = took;
   const double seconds = std::chrono::duration<double>(took).count();
   stats_.sync_duration_sum_seconds += seconds;

@@ -272,6 +272,22 @@ void add_service_port(nl::Ruleset& rs, BuildResult& out, const Service& svc, con
   const bool has_nodeport = sp.node_port != 0 && svc.type != ServiceType::kClusterIP;
   if (cluster_ips.empty() && external_ips.empty() && !has_nodeport) return;
 
+  if (sp.protocol == Protocol::kUdp) {
+    std::vector<nl::Bytes> eps;
+    for (const auto& b : all) eps.push_back(b.ip);
+    for (const auto* list : {&cluster_ips, &external_ips}) {
+      for (const auto& ip : *list) out.udp.push_back(UdpDestination{ip, static_cast<std::uint16_t>(sp.port), eps});
+    }
+    if (has_nodeport) {
+      for (const auto& ip : o.node_ips) {
+        auto b = nl::parse_ip(ip);
+        if (b.ok() && b->size() == addr_len(f)) {
+          out.udp.push_back(UdpDestination{*b, static_cast<std::uint16_t>(sp.node_port), eps});
+        }
+      }
+    }
+  }
+
   const std::string svc_chain = hashed("service", what);
   const std::string ext_chain = hashed("external", what);
   const bool has_external = !external_ips.empty() || has_nodeport;

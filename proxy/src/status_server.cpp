@@ -55,6 +55,7 @@ std::string render_metrics(const ProxierStats& st) {
   counter("kedge_proxy_full_syncs_total", "Syncs that rewrote the whole table.", st.full_syncs);
   counter("kedge_proxy_sync_failures_total", "Syncs the kernel refused or that could not be sent.", st.sync_failures);
   counter("kedge_proxy_invalid_objects_total", "Services/EndpointSlices rejected as invalid.", st.invalid_objects);
+  counter("kedge_proxy_conntrack_deleted_total", "Stale UDP conntrack entries deleted.", st.conntrack_deleted);
   m += "# HELP kedge_proxy_sync_duration_seconds Time to build and program one sync.\n"
        "# TYPE kedge_proxy_sync_duration_seconds histogram\n";
   for (std::size_t i = 0; i < kSyncDurationBuckets.size(); ++i) {

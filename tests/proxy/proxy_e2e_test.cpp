@@ -7,7 +7,9 @@
 // from the client must reach the backends through ClusterIP and NodePort,
 // spread over endpoints, stick with ClientIP affinity, be refused at once
 // for a service without endpoints, stop when the Service goes, and keep
-// flowing while the proxy restarts.
+// flowing while the proxy restarts. UDP (python3 servers) reaches a
+// ClusterIP, and a flow whose endpoint goes away is moved to the remaining
+// one (stale conntrack entry deleted).
 #include <unistd.h>
 
 #include <atomic>
@@ -57,6 +59,14 @@ class ProxyE2E : public ::testing::Test {
           std::vector<std::string>{"ip", "netns", "exec", be->name(), "/bin/busybox", "httpd", "-f", "-p", "8080",
                                    "-h", dir.string()},
           tmp_ / (be->name() + ".log")));
+      // A UDP server answering every datagram with the backend's name.
+      const std::string name = be == be1_.get() ? "be1" : "be2";
+      servers_.push_back(std::make_unique<Process>(
+          std::vector<std::string>{"ip", "netns", "exec", be->name(), "/usr/bin/python3", "-c",
+                                   "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                                   "s.bind(('',5353))\nwhile True:\n d,a=s.recvfrom(100)\n s.sendto(b'" +
+                                       name + "',a)\n"},
+          tmp_ / (be->name() + "-udp.log")));
     }
     ready_ = true;
   }
@@ -138,6 +148,18 @@ class ProxyE2E : public ::testing::Test {
     return r.exit_code == 0 ? r.out : "ERR: " + r.err;
   }
 
+  // One datagram from the client's fixed source port 40000 (so every call is
+  // the same conntrack flow): the answering backend's name, or "ERR".
+  std::string udp(const std::string& ip, int port) {
+    auto r = client_->exec({"/usr/bin/python3", "-c",
+                            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                            "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('',40000))\n"
+                            "s.settimeout(2)\ns.sendto(b'x',('" + ip + "'," + std::to_string(port) +
+                                "))\nprint(s.recvfrom(100)[0].decode(),end='')\n"},
+                           {.timeout = 5s});
+    return r.exit_code == 0 ? r.out : "ERR: " + r.err;
+  }
+
   std::string table() {
     auto r = node_->exec({"nft", "list", "table", "ip", "kedge-proxy"});
     return r.exit_code == 0 ? r.out : "";
@@ -158,6 +180,7 @@ TEST_F(ProxyE2E, ServicesThroughTheKernel) {
   KEDGE_REQUIRE(!find_binary("nft").empty(), "needs nft");
   KEDGE_REQUIRE(access("/bin/busybox", X_OK) == 0, "needs busybox-static");
   KEDGE_REQUIRE(access("/usr/bin/kubectl", X_OK) == 0, "needs /usr/bin/kubectl");
+  KEDGE_REQUIRE(access("/usr/bin/python3", X_OK) == 0, "needs /usr/bin/python3 (UDP server and client)");
   ASSERT_TRUE(ready_);
   start_server();
   const std::vector<std::string> both = {"10.42.1.5@node-a", "10.42.2.5@node-b"};
@@ -167,6 +190,8 @@ TEST_F(ProxyE2E, ServicesThroughTheKernel) {
                      R"(,"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":300}})"));
   apply(slice_json("sticky", "sticky-1", both, 8080));
   apply(service_json("empty", "10.43.1.20", 80));
+  apply(service_json("dns", "10.43.1.30", 53, "", "UDP"));
+  apply(slice_json("dns", "dns-1", both, 5353, "UDP"));
   start_proxy();
   ASSERT_TRUE(eventually([&] { return get("http://10.43.1.10/").rfind("be", 0) == 0; }, 20s))
       << get("http://10.43.1.10/") << "\n" << proxy_log();
@@ -207,6 +232,19 @@ TEST_F(ProxyE2E, ServicesThroughTheKernel) {
     return seen == std::set<std::string>{"be1"};
   }, 15s)) << proxy_log();
   apply(slice_json("web", "web-1", both, 8080));
+
+  // UDP ClusterIP; when the endpoint a flow was sent to goes away, the
+  // flow's conntrack entry is deleted so the next datagram of the same flow
+  // reaches the remaining endpoint (the old backend still runs and would
+  // answer if the stale entry survived).
+  const std::string first = udp("10.43.1.30", 53);
+  ASSERT_TRUE(first == "be1" || first == "be2") << first << "\n" << proxy_log();
+  EXPECT_EQ(udp("10.43.1.30", 53), first) << "one flow, one backend";
+  const bool keep_be2 = first == "be1";
+  apply(slice_json("dns", "dns-1", {keep_be2 ? "10.42.2.5@node-b" : "10.42.1.5@node-a"}, 5353, "UDP"));
+  EXPECT_TRUE(eventually([&] { return udp("10.43.1.30", 53) == (keep_be2 ? "be2" : "be1"); }, 10s))
+      << udp("10.43.1.30", 53) << "\n" << proxy_log();
+  EXPECT_EQ(status("/metrics").find("kedge_proxy_conntrack_deleted_total 0\n"), std::string::npos);
 
   // Restart: traffic keeps flowing while the proxy is down and back.
   std::atomic<bool> stop{false};

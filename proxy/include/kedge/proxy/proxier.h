@@ -89,6 +89,7 @@ struct ProxierStats {
   std::size_t rules = 0;
   std::size_t elements = 0;
   std::size_t last_batch_messages = 0;
+  std::uint64_t conntrack_deleted = 0;  // stale UDP flows forgotten
 };
 
 class Proxier {

@@ -30,8 +30,19 @@ struct ProxyState {
   std::map<std::string, EndpointSlice> slices;
 };
 
+// A UDP destination a service port answers on (cluster/external IP or node
+// address + node port) and the endpoints it is balanced over (empty: the
+// traffic is rejected). Comparing them before/after a change tells which
+// conntrack entries went stale.
+struct UdpDestination {
+  netlink::Bytes address;
+  std::uint16_t port = 0;
+  std::vector<netlink::Bytes> endpoints;
+};
+
 struct BuildResult {
   netlink::Ruleset ruleset;
+  std::vector<UdpDestination> udp;
   // Services left out, with why (too many endpoints, ...): logged and counted.
   std::vector<Status> skipped;
 };
