@@ -198,6 +198,31 @@ TEST_F(KubeletE2E, NodeReadyRunOnceAndConfigVolumes) {
   EXPECT_FALSE(at(once, {"status", "startTime"}).empty());
   EXPECT_FALSE(at(once, {"status", "hostIP"}).empty());
   EXPECT_NE(pod_log("once", "once").find(" stdout F hello"), std::string::npos) << pod_log("once", "once");
+  // ... and kubectl prints it through edge-control and the agent API.
+  {
+    auto logs = kubectl({"logs", "once"});
+    EXPECT_EQ(logs.exit_code, 0) << logs.err;
+    EXPECT_EQ(logs.out, "hello\n") << logs.err;
+  }
+  // kubectl exec runs in the container (CRI ExecSync) and propagates the exit code.
+  {
+    ASSERT_EQ(apply(pod_yaml("sleeper", node_,
+                             "  containers:\n  - name: c\n    image: kedge.local/busybox:latest\n"
+                             "    command: [sleep, '300']\n",
+                             "Always"))
+                  .exit_code,
+              0);
+    ASSERT_TRUE(testing::eventually([&] { return at(get("pod/sleeper"), {"status", "phase"}) == "Running"; },
+                                    seconds(60)))
+        << json::serialize(get("pod/sleeper"));
+    auto ex = kubectl({"exec", "sleeper", "--", "cat", "/etc/hostname"});
+    EXPECT_EQ(ex.exit_code, 0) << ex.err;
+    EXPECT_EQ(ex.out, "sleeper\n") << ex.err;
+    ex = kubectl({"exec", "sleeper", "--", "sh", "-c", "echo out; echo err >&2; exit 4"});
+    EXPECT_EQ(ex.exit_code, 4) << ex.err;
+    EXPECT_EQ(ex.out, "out\n");
+    EXPECT_NE(ex.err.find("err\n"), std::string::npos) << ex.err;
+  }
 
   // ConfigMap and Secret as env and volumes; the mounted file follows an update.
   ASSERT_EQ(apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  greeting: hi-there\n").exit_code, 0);
