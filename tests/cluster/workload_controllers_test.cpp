@@ -245,5 +245,33 @@ spec:
       5s));
 }
 
+TEST_F(WorkloadControllersTest, StatefulSetStartsPodsInOrderWithStableNamesAndClaims) {
+  ASSERT_NE(cluster_.add_hollow("node-", 2), nullptr);
+  apply(R"(apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c, image: postgres}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+)");
+  auto r = cluster_.kubectl({"rollout", "status", "statefulset/db", "--timeout=30s"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(cluster_.out({"get", "pods", "-l", "app=db", "-o", "jsonpath={.items[*].metadata.name}"}), "db-0 db-1 db-2");
+  EXPECT_EQ(cluster_.out({"get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"}), "data-db-0 data-db-1 data-db-2");
+  // Scale down removes the highest ordinal; the claim stays.
+  ASSERT_EQ(cluster_.kubectl({"scale", "statefulset", "db", "--replicas=2"}).exit_code, 0);
+  EXPECT_TRUE(eventually(
+      [&] { return cluster_.out({"get", "pods", "-l", "app=db", "-o", "jsonpath={.items[*].metadata.name}"}) == "db-0 db-1"; },
+      15s));
+  EXPECT_EQ(cluster_.out({"get", "pvc", "data-db-2", "-o", "name"}), "persistentvolumeclaim/data-db-2");
+}
+
 }  // namespace
 }  // namespace kedge::testing
