@@ -1,5 +1,7 @@
 #include "kedge/proxy/proxier.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "kedge/base/log.h"
@@ -220,6 +222,10 @@ Status Proxier::sync_locked_out() {
     elements += size.elements;
   }
   if (result.ok()) sizes_ = sizes;
+  // A full sync builds the whole ruleset and its encoded batch (hundreds of
+  // MB at 10k services) and frees them; hand that memory back to the system
+  // instead of keeping it in malloc's free lists for the process lifetime.
+  if (full) ::malloc_trim(0);
   std::uint64_t forgotten = 0;
   if (result.ok()) {
     // After the commit, so a datagram arriving meanwhile gets the new rules.
