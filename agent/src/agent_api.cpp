@@ -202,7 +202,10 @@ HttpResponse AgentApi::Impl::container_logs(const HttpRequest& req, std::string_
   if (parts.empty()) return error_response(not_found_api("expected /containerLogs/<namespace>/<pod>/<container>"));
   auto q = parse_log_query(req);
   if (!q.ok()) return error_response(q.error());
-  auto file = find_container_log(options.pod_log_dir, parts[0], parts[1], parts[2], q.value().previous);
+  // podUID (kedge's addition; edge-control sends it) picks this pod's logs
+  // over those of an earlier pod with the same name (StatefulSets).
+  auto file = find_container_log(options.pod_log_dir, parts[0], parts[1], parts[2], q.value().previous,
+                                 req.param_or("podUID", ""));
   if (!file.ok()) {
     ApiError e = not_found_api(file.status().message());
     if (q.value().previous) {
@@ -241,6 +244,7 @@ HttpResponse AgentApi::Impl::exec(const HttpRequest& req, std::string_view rest)
                               .label_selector = {{"io.kubernetes.pod.namespace", parts[0]},
                                                  {"io.kubernetes.pod.name", parts[1]},
                                                  {"io.kubernetes.container.name", parts[2]}}};
+  if (auto uid = req.param("podUID"); uid && !uid->empty()) filter.label_selector["io.kubernetes.pod.uid"] = *uid;
   auto containers = options.runtime->list_containers(filter);
   if (!containers.ok()) return error_response(control::internal_api_error(containers.status().message()));
   if (containers->empty()) {

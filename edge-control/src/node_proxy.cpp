@@ -492,6 +492,7 @@ struct AgentTarget {
   std::string base;  // https://ip:port
   std::string node;
   std::string container;
+  std::string pod_uid;
 };
 
 static ApiResult<AgentTarget> resolve(NodeProxy::Impl& impl, const HttpRequest& request, const std::string& ns,
@@ -533,8 +534,8 @@ HttpResponse NodeProxy::Impl::exec(const HttpRequest& request, const std::string
     session->refusal = refusal;
     return HttpResponse{.websocket = session, .websocket_protocol = protocol};
   }
-  std::string url = target->base + "/exec/" + ns + "/" + name + "/" + target->container;
-  char sep = '?';
+  std::string url = target->base + "/exec/" + ns + "/" + name + "/" + target->container + "?podUID=" + target->pod_uid;
+  char sep = '&';
   for (const auto& c : command) {
     char* esc = curl_easy_escape(nullptr, c.c_str(), static_cast<int>(c.size()));
     url += sep + std::string("command=") + (esc != nullptr ? esc : "");
@@ -564,7 +565,11 @@ static ApiResult<AgentTarget> resolve(NodeProxy::Impl& impl, const HttpRequest& 
   if (!node.ok()) return node.error();
   auto base = agent_base_url(*node, node_name);
   if (!base.ok()) return base.error();
-  return AgentTarget{*base, node_name, *container};
+  std::string uid;
+  if (const auto* meta = pod->if_contains("metadata"); meta != nullptr && meta->is_object()) {
+    uid = str(meta->as_object().if_contains("uid"));
+  }
+  return AgentTarget{*base, node_name, *container, uid};
 }
 
 HttpResponse NodeProxy::handle(const HttpRequest& request) {
@@ -576,8 +581,8 @@ HttpResponse NodeProxy::handle(const HttpRequest& request) {
   if (!target.ok()) return error_response(target.error());
   const std::string& node_name = target->node;
   const std::string* base = &target->base;
-  std::string url = *base + "/containerLogs/" + ns + "/" + name + "/" + target->container;
-  char sep = '?';
+  std::string url = *base + "/containerLogs/" + ns + "/" + name + "/" + target->container + "?podUID=" + target->pod_uid;
+  char sep = '&';
   for (auto key : kLogParams) {
     auto v = request.param(key);
     if (!v) continue;

@@ -172,6 +172,8 @@ TEST_F(LogsE2E, KubectlLogsFlags) {
   append(dir / "app" / "0.log", old_ts + " stdout F previous run\n");
   append(dir / "app" / "1.log", old_ts + " stdout F one\n" + old_ts + " stderr F two\n" + recent +
                                     " stdout P thr\n" + recent + " stdout F ee\n");
+  // An earlier pod of the same name left newer files: the pod's UID decides.
+  append(cluster_->logs_.path() / "default_web_0ld-uid" / "app" / "5.log", old_ts + " stdout F stale pod\n");
 
   auto r = kubectl({"logs", "web"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -292,8 +294,10 @@ TEST_F(LogsE2E, ExecRunsTheCommandAndPropagatesTheExitCode) {
   auto sb = rt.run_pod_sandbox(sandbox);
   ASSERT_TRUE(sb.ok()) << sb.status().message();
   cri::ContainerConfig config{.metadata = {.name = "app"}, .image = "kedge.local/busybox:latest"};
+  const std::string uid = kubectl({"get", "pod", "shell", "-o", "jsonpath={.metadata.uid}"}).out;
   config.labels = {{"io.kubernetes.pod.namespace", "default"},
                    {"io.kubernetes.pod.name", "shell"},
+                   {"io.kubernetes.pod.uid", uid},
                    {"io.kubernetes.container.name", "app"}};
   auto id = rt.create_container(*sb, config, sandbox);
   ASSERT_TRUE(id.ok()) << id.status().message();
