@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "e2e_support.h"
 #include "kedge/agent/containerd_config.h"
 #include "kedge/agent/containerd_supervisor.h"
 #include "kedge/agent/image_importer.h"
@@ -40,27 +41,8 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Mounts under `dir` (overlay snapshots, sandbox shm) and the CNI bridge.
-void unmount_under_and_delete_bridge(const fs::path& dir, const std::string& bridge) {
-  std::vector<std::string> targets;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, target;
-    fields >> id >> parent >> dev >> root >> target;
-    if (target.starts_with(dir.string())) targets.push_back(target);
-  }
-  std::sort(targets.rbegin(), targets.rend());  // children first
-  for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
-  if (!bridge.empty()) testing::run({"ip", "link", "del", bridge});
-}
+using e2e::read_all;
+using e2e::unmount_under_and_delete_bridge;
 
 class ContainerdE2E : public ::testing::Test {
  protected:
@@ -129,35 +111,8 @@ class ContainerdE2E : public ::testing::Test {
     remove_cgroups();
   }
 
-  // Shims re-parent to init and name their containerd in their arguments.
-  static void kill_leftover_shims(const std::string& socket) {
-    for (const auto& entry : fs::directory_iterator("/proc")) {
-      const std::string pid = entry.path().filename();
-      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::string cmdline = read_all(entry.path() / "cmdline");
-      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-      if (cmdline.find("containerd-shim") != std::string::npos && cmdline.find(socket) != std::string::npos) {
-        ::kill(std::stoi(pid), SIGKILL);
-      }
-    }
-  }
-
-  void remove_cgroups() {
-    if (cgroup_parent_.empty()) return;
-    for (const auto& controller : fs::directory_iterator("/sys/fs/cgroup")) {
-      const fs::path top = controller.path() / cgroup_parent_.substr(1);
-      if (!fs::exists(top)) continue;
-      // Deepest first: cgroup directories are removed with rmdir only.
-      std::vector<fs::path> dirs;
-      std::error_code ec;
-      for (auto it = fs::recursive_directory_iterator(top, ec); it != fs::recursive_directory_iterator(); ++it) {
-        if (it->is_directory(ec)) dirs.push_back(it->path());
-      }
-      std::sort(dirs.rbegin(), dirs.rend());
-      for (const auto& d : dirs) ::rmdir(d.c_str());
-      ::rmdir(top.c_str());
-    }
-  }
+  static void kill_leftover_shims(const std::string& socket) { e2e::kill_leftover_shims(socket); }
+  void remove_cgroups() { e2e::remove_cgroups(cgroup_parent_); }
 
   cri::PodSandboxConfig sandbox_config(const std::string& name, bool host_network) {
     const std::string uid = name + "-" + suffix_;
