@@ -160,14 +160,22 @@ void Batch::add_rule(const Table& table, const std::string& chain, const Rule& r
     finish(object(table, "add anonymous set for rule in chain", chain));
     add_elements_impl(table, header_only.name, id, l->inline_set->elements, false);
   }
-  Rule named = rule;
-  for (auto& x : named.exprs) {  // anonymous names must match the sets above
-    auto* l = std::get_if<Lookup>(&x);
-    if (l != nullptr && l->inline_set && l->inline_set->name.empty()) {
-      l->inline_set->name = l->inline_set->is_map() ? "__map%d" : "__set%d";
+  // Copy the rule only when anonymous set names must be filled in: a full
+  // sync encodes 160k rules at 10k services, and copying each one's
+  // expressions was a large share of its allocations.
+  const Rule* encode = &rule;
+  Rule named;
+  if (!anon_ids.empty()) {
+    named = rule;
+    for (auto& x : named.exprs) {  // anonymous names must match the sets above
+      auto* l = std::get_if<Lookup>(&x);
+      if (l != nullptr && l->inline_set && l->inline_set->name.empty()) {
+        l->inline_set->name = l->inline_set->is_map() ? "__map%d" : "__set%d";
+      }
     }
+    encode = &named;
   }
-  auto r = detail::make_rule(table.family, table.name, chain, named, anon_ids);
+  auto r = detail::make_rule(table.family, table.name, chain, *encode, anon_ids);
   if (!r.ok()) {
     if (status_.ok()) status_ = r.status().with_context(object(table, "add rule in chain", chain));
     return;
