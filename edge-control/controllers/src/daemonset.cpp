@@ -269,33 +269,29 @@ SystemTime DaemonSetController::now() const {
   return options_.now ? options_.now() : std::chrono::system_clock::now();
 }
 
-Status DaemonSetController::sync(const std::string& key) {
-  auto [ns, name] = split_key(key);
-  Object ds = transport_.get(daemonsets_resource(), ns, name);
-  if (!ds) {
-    expectations_.forget(key);
-    return ok_status();
-  }
-  if (api::get_deletion_timestamp(*ds)) return ok_status();
-  const json::value* tmpl = path::at(*ds, {"spec", "template"});
-  const std::string hash = pod_template_hash(tmpl ? *tmpl : json::value(json::object{}), 0);
-  const int min_ready = static_cast<int>(path::int_at(*ds, {"spec", "minReadySeconds"}, 0));
-  const SystemTime t = now();
+// What one sync decided: pods to create (by node), pods to delete, and the
+// counts status reports.
+struct DaemonSetController::Plan {
+  std::vector<std::string> create_on;
+  std::vector<Object> remove;
+  std::int64_t desired = 0, current = 0, misscheduled = 0, ready = 0, updated = 0, available = 0;
+};
 
+DaemonSetController::Plan DaemonSetController::plan(const json::value& ds, const std::string& hash) const {
+  const int min_ready = static_cast<int>(path::int_at(ds, {"spec", "minReadySeconds"}, 0));
+  const SystemTime t = now();
+  Plan plan;
   // Active pods by target node; failed ones are replaced.
   std::map<std::string, std::vector<Object>> by_node;
-  std::vector<Object> to_delete;
-  for (const auto& pod : transport_.list(pods_resource(), ns)) {
+  for (const auto& pod : transport_.list(pods_resource(), api::get_namespace(ds))) {
     auto ref = api::get_controller_ref(*pod);
-    if (!ref || ref->uid != api::get_uid(*ds) || api::get_deletion_timestamp(*pod)) continue;
+    if (!ref || ref->uid != api::get_uid(ds) || api::get_deletion_timestamp(*pod)) continue;
     if (str_at(*pod, {"status", "phase"}) == "Failed") {
-      to_delete.push_back(pod);
+      plan.remove.push_back(pod);
       continue;
     }
     by_node[target_node(*pod)].push_back(pod);
   }
-  std::vector<std::string> to_create;
-  std::int64_t desired = 0, current = 0, misscheduled = 0, ready = 0, updated = 0, available = 0;
   struct Eligible {
     Object pod;  // the node's daemon pod, if any
     bool available = false;
@@ -307,98 +303,124 @@ Status DaemonSetController::sync(const std::string& key) {
     nodes_seen.insert(node_name);
     auto it = by_node.find(node_name);
     std::vector<Object> pods = it == by_node.end() ? std::vector<Object>{} : it->second;
-    if (!daemon_should_run_on(*ds, *node)) {
-      if (!pods.empty()) ++misscheduled;
-      to_delete.insert(to_delete.end(), pods.begin(), pods.end());
+    if (!daemon_should_run_on(ds, *node)) {
+      if (!pods.empty()) ++plan.misscheduled;
+      plan.remove.insert(plan.remove.end(), pods.begin(), pods.end());
       continue;
     }
-    ++desired;
+    ++plan.desired;
     if (pods.empty()) {
-      to_create.push_back(node_name);
+      plan.create_on.push_back(node_name);
       eligible.push_back({});
       continue;
     }
-    ++current;
+    ++plan.current;
     // Keep the oldest; duplicates go.
     std::sort(pods.begin(), pods.end(), [](const Object& a, const Object& b) {
       return api::get_creation_timestamp(*a) < api::get_creation_timestamp(*b);
     });
-    to_delete.insert(to_delete.end(), pods.begin() + 1, pods.end());
+    plan.remove.insert(plan.remove.end(), pods.begin() + 1, pods.end());
     const Object& pod = pods.front();
     bool is_ready = is_pod_ready(*pod);
     bool is_available = is_ready && is_pod_available(*pod, min_ready, t);
-    ready += is_ready ? 1 : 0;
-    available += is_available ? 1 : 0;
-    updated += api::get_label(*pod, kControllerRevisionHashLabel) == hash ? 1 : 0;
+    plan.ready += is_ready ? 1 : 0;
+    plan.available += is_available ? 1 : 0;
+    plan.updated += api::get_label(*pod, kControllerRevisionHashLabel) == hash ? 1 : 0;
     eligible.push_back({pod, is_available});
   }
   for (const auto& [node, pods] : by_node) {
-    if (!nodes_seen.contains(node)) to_delete.insert(to_delete.end(), pods.begin(), pods.end());
+    if (!nodes_seen.contains(node)) plan.remove.insert(plan.remove.end(), pods.begin(), pods.end());
   }
+  if (str_at(ds, {"spec", "updateStrategy", "type"}) == "OnDelete") return plan;
 
   // RollingUpdate: replace old pods within maxUnavailable.
-  if (str_at(*ds, {"spec", "updateStrategy", "type"}) != "OnDelete") {
-    const json::value* mu = path::at(*ds, {"spec", "updateStrategy", "rollingUpdate", "maxUnavailable"});
-    json::value one = 1;
-    auto max_unavailable = scaled_value(mu ? mu : &one, static_cast<int>(desired), true);
-    int budget = max_unavailable.ok() ? std::max(*max_unavailable, 1) : 1;
-    int unavailable = 0;
-    for (const auto& e : eligible) unavailable += e.available ? 0 : 1;
-    for (const auto& e : eligible) {  // old and unavailable: free to replace
-      if (e.pod && !e.available && api::get_label(*e.pod, kControllerRevisionHashLabel) != hash) to_delete.push_back(e.pod);
-    }
-    for (const auto& e : eligible) {
-      if (unavailable >= budget) break;
-      if (e.pod && e.available && api::get_label(*e.pod, kControllerRevisionHashLabel) != hash) {
-        to_delete.push_back(e.pod);
-        ++unavailable;
-      }
+  const json::value* mu = path::at(ds, {"spec", "updateStrategy", "rollingUpdate", "maxUnavailable"});
+  json::value one = 1;
+  auto max_unavailable = scaled_value(mu ? mu : &one, static_cast<int>(plan.desired), true);
+  int budget = max_unavailable.ok() ? std::max(*max_unavailable, 1) : 1;
+  int unavailable = 0;
+  for (const auto& e : eligible) unavailable += e.available ? 0 : 1;
+  auto old = [&](const Eligible& e) {
+    return e.pod && api::get_label(*e.pod, kControllerRevisionHashLabel) != hash;
+  };
+  for (const auto& e : eligible) {  // old and unavailable: free to replace
+    if (old(e) && !e.available) plan.remove.push_back(e.pod);
+  }
+  for (const auto& e : eligible) {
+    if (unavailable >= budget) break;
+    if (old(e) && e.available) {
+      plan.remove.push_back(e.pod);
+      ++unavailable;
     }
   }
+  return plan;
+}
 
+Status DaemonSetController::apply(const std::string& key, const json::value& ds, const Plan& plan,
+                                  const std::string& hash) {
+  if (!expectations_.satisfied(key)) return ok_status();
+  const std::string ns(api::get_namespace(ds));
+  expectations_.expect(key, static_cast<int>(plan.create_on.size()), static_cast<int>(plan.remove.size()));
   Status first_error;
-  if (expectations_.satisfied(key)) {
-    expectations_.expect(key, static_cast<int>(to_create.size()), static_cast<int>(to_delete.size()));
-    for (const auto& node : to_create) {
-      auto r = transport_.create(pods_resource(), ns, daemon_pod(*ds, node, hash));
-      if (!r.ok()) {
-        expectations_.creation_observed(key);
-        if (first_error.ok()) first_error = r.status().with_context("creating daemon pod for node " + node);
-      }
-    }
-    for (const auto& pod : to_delete) {
-      Status s = transport_.remove(pods_resource(), ns, api::get_name(*pod),
-                                   DeleteOptions{.precondition_uid = std::string(api::get_uid(*pod))});
-      if (!s.ok()) {
-        expectations_.deletion_observed(key);
-        if (s.code() != Code::kNotFound && first_error.ok()) first_error = s;
-      }
+  for (const auto& node : plan.create_on) {
+    auto r = transport_.create(pods_resource(), ns, daemon_pod(ds, node, hash));
+    if (!r.ok()) {
+      expectations_.creation_observed(key);
+      if (first_error.ok()) first_error = r.status().with_context("creating daemon pod for node " + node);
     }
   }
-
-  json::object status{{"desiredNumberScheduled", desired},
-                      {"currentNumberScheduled", current},
-                      {"numberMisscheduled", misscheduled},
-                      {"numberReady", ready},
-                      {"updatedNumberScheduled", updated},
-                      {"numberAvailable", available},
-                      {"numberUnavailable", desired - available},
-                      {"observedGeneration", api::get_generation(*ds)}};
-  for (const char* k : {"updatedNumberScheduled", "numberAvailable", "numberUnavailable"}) {
-    if (status[k].as_int64() == 0) status.erase(k);  // omitempty, as upstream
+  for (const auto& pod : plan.remove) {
+    Status s = transport_.remove(pods_resource(), ns, api::get_name(*pod),
+                                 DeleteOptions{.precondition_uid = std::string(api::get_uid(*pod))});
+    if (!s.ok()) {
+      expectations_.deletion_observed(key);
+      if (s.code() != Code::kNotFound && first_error.ok()) first_error = s;
+    }
   }
-  const json::value* old_status = ds->as_object().if_contains("status");
-  json::object merged = old_status && old_status->is_object() ? old_status->as_object() : json::object{};
-  for (const char* k : {"updatedNumberScheduled", "numberAvailable", "numberUnavailable"}) merged.erase(k);
-  for (const auto& [k, v] : status) merged[k] = v;
-  if (!old_status || !api::json_equal(*old_status, json::value(merged))) {
-    json::value updated_ds = *ds;
-    updated_ds.as_object()["status"] = std::move(merged);
-    auto r = transport_.update_status(daemonsets_resource(), updated_ds);
-    if (!r.ok() && r.status().code() != Code::kNotFound && first_error.ok()) first_error = r.status();
-  }
-  if (min_ready > 0 && ready > available) queue().add_after(key, std::chrono::seconds(1));
   return first_error;
+}
+
+Status DaemonSetController::write_status(const json::value& ds, const Plan& plan) {
+  json::object status{{"desiredNumberScheduled", plan.desired},
+                      {"currentNumberScheduled", plan.current},
+                      {"numberMisscheduled", plan.misscheduled},
+                      {"numberReady", plan.ready},
+                      {"updatedNumberScheduled", plan.updated},
+                      {"numberAvailable", plan.available},
+                      {"numberUnavailable", plan.desired - plan.available},
+                      {"observedGeneration", api::get_generation(ds)}};
+  const json::value* old_status = ds.as_object().if_contains("status");
+  json::object merged = old_status && old_status->is_object() ? old_status->as_object() : json::object{};
+  for (const auto& [k, v] : status) merged[k] = v;
+  for (const char* k : {"updatedNumberScheduled", "numberAvailable", "numberUnavailable"}) {
+    if (merged[k].as_int64() == 0) merged.erase(k);  // omitempty, as upstream
+  }
+  if (old_status && api::json_equal(*old_status, json::value(merged))) return ok_status();
+  json::value updated = ds;
+  updated.as_object()["status"] = std::move(merged);
+  auto r = transport_.update_status(daemonsets_resource(), updated);
+  if (!r.ok() && r.status().code() != Code::kNotFound) return r.status().with_context("updating status");
+  return ok_status();
+}
+
+Status DaemonSetController::sync(const std::string& key) {
+  auto [ns, name] = split_key(key);
+  Object ds = transport_.get(daemonsets_resource(), ns, name);
+  if (!ds) {
+    expectations_.forget(key);
+    return ok_status();
+  }
+  if (api::get_deletion_timestamp(*ds)) return ok_status();
+  const json::value* tmpl = path::at(*ds, {"spec", "template"});
+  const std::string hash = pod_template_hash(tmpl ? *tmpl : json::value(json::object{}), 0);
+  Plan p = plan(*ds, hash);
+  Status applied = apply(key, *ds, p, hash);
+  Status written = write_status(*ds, p);
+  // Pods becoming available after minReadySeconds change the status.
+  if (path::int_at(*ds, {"spec", "minReadySeconds"}, 0) > 0 && p.ready > p.available) {
+    queue().add_after(key, std::chrono::seconds(1));
+  }
+  return applied.ok() ? written : applied;
 }
 
 }  // namespace kedge::controllers

@@ -65,6 +65,10 @@ class DaemonSetController final : public Controller {
   class PodHandler;
   class NodeHandler;
 
+  struct Plan;
+  Plan plan(const boost::json::value& ds, const std::string& hash) const;
+  Status apply(const std::string& key, const boost::json::value& ds, const Plan& plan, const std::string& hash);
+  Status write_status(const boost::json::value& ds, const Plan& plan);
   SystemTime now() const;
 
   DaemonSetControllerOptions options_;
