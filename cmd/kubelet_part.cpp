@@ -175,6 +175,7 @@ class KubeletPart final : public Part {
         });
     KEDGE_RETURN_IF_ERROR(kubelet_->start());
     node_->start();
+    node_->sync_now();  // the runtime is up: report Ready now, not at the next beat
     return ok_status();
   }
 

@@ -149,6 +149,14 @@ Status NodeStatusManager::refresh_pod_cidr() {
   return ok_status();
 }
 
+void NodeStatusManager::sync_now() {
+  {
+    std::lock_guard lock(mu_);
+    sync_now_ = true;
+  }
+  wake_.notify_all();
+}
+
 std::string NodeStatusManager::pod_cidr() const {
   std::lock_guard lock(mu_);
   return pod_cidr_;
@@ -167,10 +175,13 @@ void NodeStatusManager::run() {
   auto lease_retry = std::chrono::milliseconds(200);
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    wake_.wait_until(lock, std::min(next_lease, next_status), [&] { return stopping_; });
+    wake_.wait_until(lock, std::min(next_lease, next_status), [&] { return stopping_ || sync_now_; });
     if (stopping_) break;
+    bool force = false;
+    std::swap(force, sync_now_);
     lock.unlock();
     const auto now = Clock::now();
+    if (force) next_status = now;
     if (now >= next_lease) {
       if (Status st = renew_lease(); st.ok()) {
         lease_retry = std::chrono::milliseconds(200);
@@ -183,7 +194,7 @@ void NodeStatusManager::run() {
       }
     }
     if (now >= next_status) {
-      if (Status st = sync_status(false); !st.ok()) logger->warn("node status: {}", st.to_string());
+      if (Status st = sync_status(force); !st.ok()) logger->warn("node status: {}", st.to_string());
       next_status = now + o_.status_check_interval;
     }
     lock.lock();

@@ -224,6 +224,21 @@ TEST_F(KubeletE2E, NodeReadyRunOnceAndConfigVolumes) {
     EXPECT_NE(ex.err.find("err\n"), std::string::npos) << ex.err;
   }
 
+  // A Guaranteed pod's memory limit is enforced: dd touching 64 MiB under a
+  // 16 MiB limit ends in OOMKilled, reported as such.
+  ASSERT_EQ(apply(pod_yaml("hungry", node_,
+                           "  containers:\n  - name: eater\n    image: kedge.local/busybox:latest\n"
+                           "    command: [dd, if=/dev/zero, of=/dev/null, bs=64M, count=1]\n"
+                           "    resources: {limits: {memory: 16Mi, cpu: 100m}}\n"))
+                .exit_code,
+            0);
+  ASSERT_TRUE(testing::eventually([&] { return at(get("pod/hungry"), {"status", "phase"}) == "Failed"; }, seconds(60)))
+      << json::serialize(get("pod/hungry"));
+  const json::value hungry = get("pod/hungry");
+  EXPECT_EQ(at(hungry, {"status", "qosClass"}), "Guaranteed");
+  EXPECT_EQ(at(hungry, {"status", "containerStatuses", "0", "state", "terminated", "reason"}), "OOMKilled");
+  EXPECT_EQ(at(hungry, {"status", "containerStatuses", "0", "state", "terminated", "exitCode"}), "137");
+
   // ConfigMap and Secret as env and volumes; the mounted file follows an update.
   ASSERT_EQ(apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  greeting: hi-there\n").exit_code, 0);
   ASSERT_EQ(apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: sec\nstringData:\n  token: s3cret\n").exit_code, 0);
@@ -320,6 +335,20 @@ TEST_F(KubeletE2E, ProbesCrashLoopDeletionAndAdoption) {
   EXPECT_TRUE(testing::eventually(
       [&] { return at(get("pod/crash"), {"status", "containerStatuses", "0", "state", "waiting", "reason"}) == "CrashLoopBackOff"; },
       seconds(20)));
+
+  // A failing liveness probe restarts the container: healthy for 2 s, then not.
+  ASSERT_EQ(apply(pod_yaml("sick", node_,
+                           "  containers:\n  - name: c\n    image: kedge.local/busybox:latest\n"
+                           "    command: [sh, -c, 'touch /tmp/ok; sleep 2; rm /tmp/ok; sleep 3600']\n"
+                           "    livenessProbe: {exec: {command: [cat, /tmp/ok]}, periodSeconds: 1, failureThreshold: 2}\n",
+                           "Always"))
+                .exit_code,
+            0);
+  EXPECT_TRUE(testing::eventually(
+      [&] { return std::atoi(at(get("pod/sick"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= 1; },
+      seconds(60)))
+      << json::serialize(get("pod/sick"));
+  EXPECT_EQ(kubectl({"delete", "pod", "sick", "--wait=false"}).exit_code, 0);
 
   // Deleting a pod stops and removes its containers.
   const std::string crash_uid = at(crash, {"metadata", "uid"});

@@ -75,6 +75,9 @@ class NodeStatusManager {
   // Starts the heartbeat thread. REQUIRES: register_node() succeeded.
   void start();
   void stop();
+  // Asks the heartbeat thread to compute and write the status now (e.g. once
+  // the runtime is up, so Ready does not wait for the next 10 s beat).
+  void sync_now();
 
   // Re-reads the Node for spec.podCIDR (calls on_pod_cidr when it changed).
   Status refresh_pod_cidr();
@@ -102,6 +105,7 @@ class NodeStatusManager {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;                    // guarded by mu_
+  bool sync_now_ = false;                    // guarded by mu_
   std::string pod_cidr_;                     // guarded by mu_
   Resources resources_;                      // guarded by mu_
   // Conditions as last computed: type → (status, reason, message, lastTransitionTime).
