@@ -117,6 +117,35 @@ SysSeconds finish_time(const json::value& job) {
   return seconds_at(job, {"metadata", "creationTimestamp"}).value_or(SysSeconds{});
 }
 
+// status.active = the running Jobs (sorted by name, keeping references
+// already recorded); lastSuccessfulTime = the newest completion.
+void observe_jobs(json::object& status, std::vector<Object>& running, const std::vector<Object>& finished) {
+  std::sort(running.begin(), running.end(),
+            [](const Object& a, const Object& b) { return api::get_name(*a) < api::get_name(*b); });
+  json::array active;
+  for (const auto& job : running) {
+    json::object ref = job_reference(*job);
+    if (const auto* old = status.if_contains("active"); old && old->is_array()) {
+      for (const auto& r : old->as_array()) {
+        if (str_at(r, {"uid"}) == api::get_uid(*job)) ref = r.as_object();
+      }
+    }
+    active.push_back(std::move(ref));
+  }
+  if (active.empty()) {
+    status.erase("active");
+  } else {
+    status["active"] = std::move(active);
+  }
+  std::optional<SysSeconds> last_success = seconds_at(json::value(status), {"lastSuccessfulTime"});
+  for (const auto& job : finished) {
+    if (job_finished_condition(*job) != "Complete") continue;
+    SysSeconds done = finish_time(*job);
+    if (!last_success || done > *last_success) last_success = done;
+  }
+  if (last_success) status["lastSuccessfulTime"] = api::format_rfc3339(*last_success);
+}
+
 }  // namespace
 
 std::string cronjob_job_name(std::string_view cronjob, SysSeconds scheduled) {
@@ -194,34 +223,7 @@ Status CronJobController::sync(const std::string& key) {
   const json::value* old_status = cj->as_object().if_contains("status");
   json::object status = old_status && old_status->is_object() ? old_status->as_object() : json::object{};
 
-  // status.active: the running Jobs, keeping the references already recorded.
-  std::sort(running.begin(), running.end(),
-            [](const Object& a, const Object& b) { return api::get_name(*a) < api::get_name(*b); });
-  auto rebuild_active = [&] {
-    json::array active;
-    for (const auto& job : running) {
-      json::object ref = job_reference(*job);
-      if (const auto* old = status.if_contains("active"); old && old->is_array()) {
-        for (const auto& r : old->as_array()) {
-          if (str_at(r, {"uid"}) == api::get_uid(*job)) ref = r.as_object();
-        }
-      }
-      active.push_back(std::move(ref));
-    }
-    if (active.empty()) {
-      status.erase("active");
-    } else {
-      status["active"] = std::move(active);
-    }
-  };
-  rebuild_active();
-  std::optional<SysSeconds> last_success = seconds_at(json::value(status), {"lastSuccessfulTime"});
-  for (const auto& job : finished) {
-    if (job_finished_condition(*job) != "Complete") continue;
-    SysSeconds done = finish_time(*job);
-    if (!last_success || done > *last_success) last_success = done;
-  }
-  if (last_success) status["lastSuccessfulTime"] = api::format_rfc3339(*last_success);
+  observe_jobs(status, running, finished);
   Status history = clean_history(*cj, finished);
 
   auto write = [&]() -> Status {
@@ -283,7 +285,7 @@ Status CronJobController::sync(const std::string& key) {
       if (!s.ok() && s.code() != Code::kNotFound) return s.with_context("replacing job " + std::string(api::get_name(*job)));
     }
     running.clear();
-    rebuild_active();
+    observe_jobs(status, running, {});
   }
   auto created = transport_.create(jobs_resource(), ns, job_from_template(*cj, due_name, format_in_zone(*scheduled, zone)));
   if (!created.ok() && created.status().code() != Code::kAlreadyExists) {
