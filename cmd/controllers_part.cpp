@@ -244,6 +244,10 @@ class ControllersPart final : public Part {
       elector_.reset();
     }
     end_term();
+    // Closes the keep-alive connections now: the API server drains next and
+    // would otherwise wait for them until its drain deadline.
+    ctx_.reset();
+    client_.reset();
   }
 
  private:
