@@ -118,6 +118,17 @@ std::vector<std::string> split_target(std::string_view rest) {
   return parts;
 }
 
+// The running instance of container parts[2] of pod parts[0]/parts[1] (of
+// pod UID `uid` when given), by the labels the kubelet sets.
+cri::ContainerFilter running_filter(const std::vector<std::string>& parts, const std::string& uid) {
+  cri::ContainerFilter filter{.state = cri::ContainerState::kRunning,
+                              .label_selector = {{"io.kubernetes.pod.namespace", parts[0]},
+                                                 {"io.kubernetes.pod.name", parts[1]},
+                                                 {"io.kubernetes.container.name", parts[2]}}};
+  if (!uid.empty()) filter.label_selector["io.kubernetes.pod.uid"] = uid;
+  return filter;
+}
+
 std::string base64(const std::string& in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -216,7 +227,18 @@ HttpResponse AgentApi::Impl::container_logs(const HttpRequest& req, std::string_
   }
   HttpResponse r;
   r.content_type = "text/plain";
-  r.stream = std::make_shared<LogStream>(*this, *file, q.value().options);
+  LogOptions log_options = q.value().options;
+  if (log_options.follow && options.runtime != nullptr) {
+    // A follow ends with the container, as upstream's: the runtime says
+    // whether it still runs (an exit writes nothing to the log).
+    cri::ContainerFilter filter = running_filter(parts, req.param_or("podUID", ""));
+    cri::RuntimeClient* runtime = options.runtime;
+    log_options.container_running = [runtime, filter] {
+      auto running = runtime->list_containers(filter);
+      return !running.ok() || !running->empty();  // a runtime error keeps the stream
+    };
+  }
+  r.stream = std::make_shared<LogStream>(*this, *file, std::move(log_options));
   return r;
 }
 
@@ -240,11 +262,7 @@ HttpResponse AgentApi::Impl::exec(const HttpRequest& req, std::string_view rest)
     e.reason = "ServiceUnavailable";
     return error_response(e);
   }
-  cri::ContainerFilter filter{.state = cri::ContainerState::kRunning,
-                              .label_selector = {{"io.kubernetes.pod.namespace", parts[0]},
-                                                 {"io.kubernetes.pod.name", parts[1]},
-                                                 {"io.kubernetes.container.name", parts[2]}}};
-  if (auto uid = req.param("podUID"); uid && !uid->empty()) filter.label_selector["io.kubernetes.pod.uid"] = *uid;
+  cri::ContainerFilter filter = running_filter(parts, req.param_or("podUID", ""));
   auto containers = options.runtime->list_containers(filter);
   if (!containers.ok()) return error_response(control::internal_api_error(containers.status().message()));
   if (containers->empty()) {

@@ -113,6 +113,10 @@ class EntryWriter {
 
   bool stopped() const { return stopped_; }
   std::size_t malformed() const { return malformed_; }
+  bool container_stopped() const { return options_.container_running && !options_.container_running(); }
+  int wait_timeout_ms() const {
+    return options_.container_running ? static_cast<int>(options_.running_check_interval.count()) : -1;
+  }
 
  private:
   bool deliver(const std::string& ts, const std::string& content, bool newline) {
@@ -243,8 +247,13 @@ Status follow(const fs::path& file, int& fd_ref, FdCloser& fd, std::string& carr
     // Watches exist before this read, so no append between read and poll is missed.
     KEDGE_RETURN_IF_ERROR(drain(fd_ref, carry, writer));
     if (!writer.flush()) return ok_status();
+    if (writer.container_stopped()) {
+      KEDGE_RETURN_IF_ERROR(drain(fd_ref, carry, writer));  // what it wrote before it stopped
+      writer.end_of_log();
+      return ok_status();
+    }
     pollfd pfds[2] = {{ifd.get(), POLLIN, 0}, {cancel.fd(), POLLIN, 0}};
-    int rc = ::poll(pfds, 2, -1);
+    int rc = ::poll(pfds, 2, writer.wait_timeout_ms());
     if (rc < 0) {
       if (errno == EINTR) continue;
       return errno_status("poll", errno);

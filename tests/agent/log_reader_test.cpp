@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -221,6 +222,26 @@ TEST_F(LogReaderTest, FollowReopensARotatedFile) {
   append(file_, "2026-01-02T03:04:12Z stdout F after\n");
   ASSERT_TRUE(testing::eventually([&] { return f.out() == "last\nbefore\nafter\n"; })) << f.out();
   EXPECT_FALSE(f.finished());
+}
+
+TEST_F(LogReaderTest, FollowEndsWhenTheContainerStops) {
+  auto running = std::make_shared<std::atomic<bool>>(true);
+  Follower f(file_, {.tail_lines = 1,
+                     .container_running = [running] { return running->load(); },
+                     .running_check_interval = std::chrono::milliseconds(50)});
+  ASSERT_TRUE(testing::eventually([&] { return f.out() == "last\n"; }));
+  append(file_, "2026-01-02T03:04:10Z stdout F final words\n");
+  ASSERT_TRUE(testing::eventually([&] { return f.out() == "last\nfinal words\n"; }));
+  EXPECT_FALSE(f.finished());
+  *running = false;  // exits without writing anything more
+  ASSERT_TRUE(testing::eventually([&] { return f.finished(); }));
+  EXPECT_EQ(f.out(), "last\nfinal words\n");
+}
+
+TEST_F(LogReaderTest, FollowOfAStoppedContainerPrintsAndEnds) {
+  Follower f(file_, {.container_running = [] { return false; }});
+  ASSERT_TRUE(testing::eventually([&] { return f.finished(); }));
+  EXPECT_EQ(f.out(), "first\nsecond\npartial\n\nlast\n");
 }
 
 TEST_F(LogReaderTest, FollowEndsWhenTheLogIsDeleted) {

@@ -46,6 +46,25 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
 // One server and one agent API serve the whole suite (each test uses its
 // own pod names), to keep the suite short.
 struct Cluster {
+  // A running container of `pod` in the in-memory runtime, labelled as the
+  // kubelet labels them; returns its id.
+  std::string run_container(const std::string& pod, const std::string& container) {
+    runtime_.add_image("kedge.local/busybox:latest", "sha256:1");
+    const std::string uid = kubectl({"get", "pod", pod, "-o", "jsonpath={.metadata.uid}"}).out;
+    cri::PodSandboxConfig sandbox{.metadata = {.name = pod, .uid = uid, .namespace_name = "default"}};
+    auto sb = runtime_.run_pod_sandbox(sandbox);
+    EXPECT_TRUE(sb.ok()) << sb.status().message();
+    cri::ContainerConfig config{.metadata = {.name = container}, .image = "kedge.local/busybox:latest"};
+    config.labels = {{"io.kubernetes.pod.namespace", "default"},
+                     {"io.kubernetes.pod.name", pod},
+                     {"io.kubernetes.pod.uid", uid},
+                     {"io.kubernetes.container.name", container}};
+    auto id = runtime_.create_container(*sb, config, sandbox);
+    EXPECT_TRUE(id.ok()) << id.status().message();
+    EXPECT_TRUE(runtime_.start_container(*id).ok());
+    return *id;
+  }
+
   TempDir data_{"kedge-logs-e2e"};
   TempDir home_{"kedge-logs-home"};
   TempDir logs_{"kedge-logs-pods"};
@@ -195,16 +214,21 @@ TEST_F(LogsE2E, KubectlLogsFlags) {
 TEST_F(LogsE2E, FollowSeesAppendedLinesAndEndsWithTheContainer) {
   fs::path dir = add_pod("tail", "n1");
   append(dir / "app" / "0.log", "2020-01-01T00:00:00Z stdout F start\n");
+  const std::string id = cluster_->run_container("tail", "app");
   Process follow({"/usr/bin/kubectl", "--kubeconfig", cluster_->kubeconfig_.string(), "logs", "-f", "tail"},
                  cluster_->home_.path() / "follow.log", env());
   ASSERT_TRUE(eventually([&] { return follow.log() == "start\n"; })) << follow.log();
   append(dir / "app" / "0.log", "2020-01-01T00:00:01Z stdout F appended\n");
   ASSERT_TRUE(eventually([&] { return follow.log() == "start\nappended\n"; })) << follow.log();
   EXPECT_TRUE(follow.running());
-  // The container restarts: its log ends, and so does `kubectl logs -f`.
-  append(dir / "app" / "1.log", "2020-01-01T00:00:02Z stdout F next\n");
+  // The container exits (writing nothing more): `kubectl logs -f` ends.
+  ASSERT_TRUE(cluster_->runtime_.exit_container(id, 0, "Completed").ok());
   ASSERT_TRUE(eventually([&] { return !follow.running(); })) << follow.log();
   EXPECT_EQ(follow.log(), "start\nappended\n");
+  // -f on a stopped container prints the log and returns.
+  auto r = kubectl({"logs", "-f", "tail"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "start\nappended\n");
 }
 
 TEST_F(LogsE2E, DeploymentPicksItsPod) {
@@ -289,19 +313,7 @@ TEST_F(LogsE2E, ExecRunsTheCommandAndPropagatesTheExitCode) {
                     R"({"status":{"phase":"Running"}})"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto& rt = cluster_->runtime_;
-  rt.add_image("kedge.local/busybox:latest", "sha256:1");
-  cri::PodSandboxConfig sandbox{.metadata = {.name = "shell", .uid = "u", .namespace_name = "default"}};
-  auto sb = rt.run_pod_sandbox(sandbox);
-  ASSERT_TRUE(sb.ok()) << sb.status().message();
-  cri::ContainerConfig config{.metadata = {.name = "app"}, .image = "kedge.local/busybox:latest"};
-  const std::string uid = kubectl({"get", "pod", "shell", "-o", "jsonpath={.metadata.uid}"}).out;
-  config.labels = {{"io.kubernetes.pod.namespace", "default"},
-                   {"io.kubernetes.pod.name", "shell"},
-                   {"io.kubernetes.pod.uid", uid},
-                   {"io.kubernetes.container.name", "app"}};
-  auto id = rt.create_container(*sb, config, sandbox);
-  ASSERT_TRUE(id.ok()) << id.status().message();
-  ASSERT_TRUE(rt.start_container(*id).ok());
+  const std::string id = cluster_->run_container("shell", "app");
 
   r = kubectl({"exec", "shell", "--", "echo", "hello", "from", "exec"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -313,7 +325,7 @@ TEST_F(LogsE2E, ExecRunsTheCommandAndPropagatesTheExitCode) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("without stdin and tty"), std::string::npos) << r.err;
   // The container stopped: a clear error, not a hang.
-  ASSERT_TRUE(rt.exit_container(*id, 0, "Completed").ok());
+  ASSERT_TRUE(rt.exit_container(id, 0, "Completed").ok());
   r = kubectl({"exec", "shell", "--", "echo", "late"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("container app in pod shell is not running on this node"), std::string::npos) << r.err;

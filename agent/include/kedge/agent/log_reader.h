@@ -38,6 +38,13 @@ struct LogOptions {
   std::optional<std::chrono::system_clock::time_point> since;   // entries at or after
   bool timestamps = false;
   std::optional<std::int64_t> limit_bytes;  // stop after this many output bytes
+  // While following: false once the container stopped, which ends the
+  // follow after draining the file (as upstream's kubelet asks its
+  // runtime). Asked at every wait and every running_check_interval while
+  // idle (an exit writes nothing to the log). Unset: follow until the log
+  // ends or the cancel fires.
+  std::function<bool()> container_running;
+  std::chrono::milliseconds running_check_interval{std::chrono::seconds(2)};
 };
 
 struct CriLogLine {
