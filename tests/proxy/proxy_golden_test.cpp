@@ -190,5 +190,39 @@ TEST_F(GoldenTest, BadInputNeverHalfProgramsTheKernel) {
   EXPECT_EQ(repaired.find("default/dns"), std::string::npos);
 }
 
+// IPv6: the same layout in table ip6 kedge-proxy, keys of 16-byte addresses,
+// NodePorts on the node's IPv6 address, a dual-stack service programmed with
+// its IPv6 cluster IP only, IPv4 slices left out.
+TEST_F(GoldenTest, Ipv6FullSync) {
+  REQUIRE_KERNEL();
+  options_.families = {netlink::Family::kIp6};
+  options_.layout.node_ips = {"192.168.1.10", "fd00:1::10", "::1"};
+  const std::string svc = R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"web6","namespace":"default"},
+    "spec":{"type":"NodePort","clusterIP":"fd00:43::10","clusterIPs":["fd00:43::10","10.43.0.60"],
+            "ipFamilies":["IPv6","IPv4"],"ports":[{"name":"http","protocol":"TCP","port":80,"nodePort":30090}]}})";
+  const std::string slice6 = R"({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice",
+    "metadata":{"name":"web6-v6","namespace":"default","labels":{"kubernetes.io/service-name":"web6"}},
+    "addressType":"IPv6","endpoints":[{"addresses":["fd00:42:1::5"],"conditions":{"ready":true},"nodeName":"node-a"},
+                                      {"addresses":["fd00:42:2::7"],"conditions":{"ready":true},"nodeName":"node-b"}],
+    "ports":[{"name":"http","protocol":"TCP","port":8080}]})";
+  const std::string slice4 = slice_json("web6", "web6-v4", {"10.42.1.60@node-a"}, 8080);
+  const std::string empty = R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"empty6","namespace":"default"},
+    "spec":{"type":"ClusterIP","clusterIP":"fd00:43::20","clusterIPs":["fd00:43::20"],"ipFamilies":["IPv6"],
+            "ports":[{"name":"dns","protocol":"UDP","port":53}]}})";
+  Proxier p(options_, *transport_);
+  p.replace_all(objects({svc, slice6, slice4, empty}));
+  ASSERT_TRUE(p.sync_now().ok()) << p.stats().last_error;
+  auto rs = netlink::read_table(*transport_, netlink::Table{netlink::Family::kIp6, "kedge-proxy"});
+  ASSERT_TRUE(rs.ok() && rs->has_value()) << rs.status().to_string();
+  const std::string printed = netlink::print(**rs);
+  expect_golden("ip6_full_sync.nft", printed);
+  EXPECT_EQ(printed.find("10.42.1.60"), std::string::npos) << "IPv4 endpoints stay out of the ip6 table";
+  auto nft = ns_->exec({"nft", "list", "table", "ip6", "kedge-proxy"});
+  ASSERT_EQ(nft.exit_code, 0) << nft.err;
+  for (const char* line : {"dnat to [fd00:42:1::5]:8080", "fd00:43::20 . udp . 53 : goto reject-chain", "fd00:1::10"}) {
+    EXPECT_NE(nft.out.find(line), std::string::npos) << "nft list lacks: " << line << "\n" << nft.out;
+  }
+}
+
 }  // namespace
 }  // namespace kedge::proxy
