@@ -5,6 +5,7 @@
 #include "../netlink/fake_transport.h"
 #include "kedge/netlink/printer.h"
 #include "kedge/proxy/proxier.h"
+#include "kedge/proxy/status_server.h"
 #include "kedge/proxy/ruleset.h"
 #include "kedge/proxy/syncer.h"
 #include "scenario.h"
@@ -123,6 +124,55 @@ TEST(Plan, EndpointChangeSendsOnlyTheDifference) {
   netlink::Batch none;
   plan_partial(after.ruleset, after.ruleset, none);
   EXPECT_TRUE(none.empty());
+}
+
+// /metrics: Prometheus text with a cumulative histogram and the last error
+// as an escaped label.
+TEST(Metrics, RenderedAsPrometheusText) {
+  ProxierStats st;
+  st.syncs = 3;
+  st.sync_duration_buckets = {0, 1, 1, 2, 2, 2, 3, 3, 3, 3};
+  st.sync_duration_sum_seconds = 0.0625;
+  st.rules = 42;
+  st.conntrack_deleted = 2;
+  st.last_sync_ok = true;
+  st.last_error = "Service a/b: \"bad\"\nport";
+  const std::string m = render_metrics(st);
+  EXPECT_NE(m.find("# TYPE kedge_proxy_sync_duration_seconds histogram\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("kedge_proxy_sync_duration_seconds_bucket{le=\"0.001\"} 0\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("kedge_proxy_sync_duration_seconds_bucket{le=\"0.01\"} 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("kedge_proxy_sync_duration_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("kedge_proxy_sync_duration_seconds_sum 0.0625\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("kedge_proxy_syncs_total 3\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("kedge_proxy_rules 42\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("kedge_proxy_conntrack_deleted_total 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("kedge_proxy_last_error{error=\"Service a/b: \\\"bad\\\"\\nport\"} 1\n"), std::string::npos) << m;
+}
+
+// A service's share holds only its own chains and elements plus the empty
+// shared maps, so a delta between two shares never touches other services.
+TEST(Ruleset, ServiceShareIsItsPartOfTheWhole) {
+  LayoutOptions o;
+  o.cluster_cidr = "10.42.0.0/16";
+  auto svc = parse_service(service_json("web", "10.43.0.10", 80));
+  auto sl = parse_endpoint_slice(slice_json("web", "web-1", {"10.42.1.5@n", "10.42.2.7@n"}, 8080));
+  ASSERT_TRUE(svc.ok() && sl.ok());
+  auto share = build_service(&*svc, {&*sl}, o, netlink::Family::kIp);
+  auto none = build_service(nullptr, {}, o, netlink::Family::kIp);
+  EXPECT_EQ(size_of(none.ruleset).chains, 0u);
+  EXPECT_EQ(none.ruleset.sets.size(), 6u);  // the shared maps and sets, empty
+  EXPECT_EQ(size_of(none.ruleset).elements, 0u);
+  EXPECT_EQ(size_of(share.ruleset).chains, 3u);  // service + 2 endpoints
+  ProxyState st;
+  st.services["default/web"] = *svc;
+  st.slices["default/web-1"] = *sl;
+  auto whole = build_ruleset(st, o, netlink::Family::kIp);
+  for (const auto& c : share.ruleset.chains) {
+    const auto* w = whole.ruleset.find_chain(c.name);
+    ASSERT_NE(w, nullptr) << c.name;
+    EXPECT_EQ(w->rules, c.rules) << c.name;
+  }
+  EXPECT_EQ(size_of(whole.ruleset).elements, size_of(share.ruleset).elements);
 }
 
 }  // namespace
