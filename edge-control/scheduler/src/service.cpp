@@ -41,6 +41,45 @@ bool scheduling_relevant_change(const json::value& old_obj, const json::value& o
          !same(field(*om, "deletionTimestamp"), field(*nm, "deletionTimestamp"));
 }
 
+// Upstream's nodeSchedulingPropertiesChange: only these node changes can make
+// an unschedulable pod fit. Heartbeats (lastHeartbeatTime, images, ...) do not
+// requeue anything.
+bool node_scheduling_change(const json::value& old_obj, const json::value& obj) {
+  auto at = [](const json::value& v, std::initializer_list<std::string_view> path) -> const json::value* {
+    const json::value* cur = &v;
+    for (auto k : path) {
+      const auto* o = cur->if_object();
+      if (!o) return nullptr;
+      cur = o->if_contains(k);
+      if (!cur) return nullptr;
+    }
+    return cur;
+  };
+  auto same = [&](std::initializer_list<std::string_view> path) {
+    const auto* a = at(old_obj, path);
+    const auto* b = at(obj, path);
+    return (!a && !b) || (a && b && *a == *b);
+  };
+  auto condition_statuses = [&](const json::value& v) {
+    std::string out;
+    if (const auto* conds = at(v, {"status", "conditions"}); conds && conds->is_array()) {
+      for (const auto& c : conds->as_array()) {
+        const auto* o = c.if_object();
+        if (!o) continue;
+        const auto* t = o->if_contains("type");
+        const auto* st = o->if_contains("status");
+        if (t && t->is_string() && st && st->is_string()) {
+          out += std::string(t->as_string()) + "=" + std::string(st->as_string()) + ";";
+        }
+      }
+    }
+    return out;
+  };
+  return !same({"metadata", "labels"}) || !same({"spec", "taints"}) || !same({"spec", "unschedulable"}) ||
+         !same({"status", "allocatable"}) || !same({"status", "capacity"}) ||
+         condition_statuses(old_obj) != condition_statuses(obj);
+}
+
 // The pod's PodScheduled condition says exactly this already.
 bool has_unschedulable_condition(const json::value& pod, std::string_view message) {
   const auto* status = pod.as_object().if_contains("status");
@@ -174,8 +213,10 @@ void SchedulerService::apply(const Event& e) {
         queue_.on_event(ClusterEvent::kNodeDeleted);
       } else if (Status s = cache_.upsert_node(*e.obj); !s.ok()) {
         logger->warn("node {}: {}", api::get_name(*e.obj), s.to_string());
-      } else {
-        queue_.on_event(e.old_obj ? ClusterEvent::kNodeUpdated : ClusterEvent::kNodeAdded);
+      } else if (!e.old_obj) {
+        queue_.on_event(ClusterEvent::kNodeAdded);
+      } else if (node_scheduling_change(*e.old_obj, *e.obj)) {
+        queue_.on_event(ClusterEvent::kNodeUpdated);
       }
       return;
     case Kind::kNamespace: {
