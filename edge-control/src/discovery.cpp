@@ -86,6 +86,15 @@ json::object aggregated_resource(const ResourceInfo& info) {
         {"subresource", "binding"},
         {"responseKind", json::object{{"group", ""}, {"version", "v1"}, {"kind", "Binding"}}},
         {"verbs", json::array{"create"}}});
+    // Served by NodeProxy (node_proxy.h) from the pod's agent.
+    subs.push_back(json::object{
+        {"subresource", "exec"},
+        {"responseKind", json::object{{"group", ""}, {"version", "v1"}, {"kind", "PodExecOptions"}}},
+        {"verbs", json::array{"create", "get"}}});
+    subs.push_back(json::object{
+        {"subresource", "log"},
+        {"responseKind", json::object{{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+        {"verbs", json::array{"get"}}});
   }
   if (!subs.empty()) o["subresources"] = std::move(subs);
   return o;
@@ -153,6 +162,16 @@ std::optional<json::value> api_resource_list(std::string_view group, std::string
                                        {"namespaced", true},
                                        {"kind", "Binding"},
                                        {"verbs", json::array{"create"}}});
+      resources.push_back(json::object{{"name", "pods/exec"},
+                                       {"singularName", ""},
+                                       {"namespaced", true},
+                                       {"kind", "PodExecOptions"},
+                                       {"verbs", json::array{"create", "get"}}});
+      resources.push_back(json::object{{"name", "pods/log"},
+                                       {"singularName", ""},
+                                       {"namespaced", true},
+                                       {"kind", "Pod"},
+                                       {"verbs", json::array{"get"}}});
     }
   }
   if (resources.empty()) return std::nullopt;
