@@ -75,7 +75,8 @@ CommandResult Cluster::kubectl(const std::vector<std::string>& args, const std::
   argv.insert(argv.end(), args.begin(), args.end());
   std::map<std::string, std::string> env{{"HOME", home_.path().string()},
                                          {"KUBECACHEDIR", (home_ / "cache").string()}};
-  return run(argv, CommandOptions{.env = env, .stdin_data = stdin_data, .timeout = std::chrono::seconds(60), .cwd = {}});
+  return run(argv,
+             CommandOptions{.env = env, .stdin_data = stdin_data, .timeout = std::chrono::seconds(60), .cwd = {}});
 }
 
 std::string Cluster::out(const std::vector<std::string>& args, std::size_t on) {

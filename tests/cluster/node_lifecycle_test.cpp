@@ -123,14 +123,16 @@ TEST(LeaderElection, TwoServersOnOneEtcdKillingTheLeaderMovesScheduling) {
   ASSERT_TRUE(c.start_server(fast));
   // The hollow node talks to the second server, which survives.
   ASSERT_NE(c.add_hollow("n-", 1, {}, 1), nullptr);
-  const std::string pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME}\nspec:\n  containers: [{name: c, image: x}]\n";
+  const std::string pod =
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME}\nspec:\n  containers: [{name: c, image: x}]\n";
   auto make = [&](const std::string& name) {
     std::string y = pod;
     y.replace(y.find("NAME"), 4, name);
     return c.kubectl({"apply", "-f", "-"}, y, 1);
   };
   ASSERT_EQ(make("before").exit_code, 0);
-  EXPECT_TRUE(eventually([&] { return c.out({"get", "pod", "before", "-o", "jsonpath={.spec.nodeName}"}, 1) == "n-0"; }));
+  EXPECT_TRUE(
+      eventually([&] { return c.out({"get", "pod", "before", "-o", "jsonpath={.spec.nodeName}"}, 1) == "n-0"; }));
   // Only one of them runs the scheduler.
   EXPECT_EQ(c.server(1).proc->log().find("became leader"), std::string::npos);
   EXPECT_NE(c.server(0).proc->log().find("scheduler default-scheduler running"), std::string::npos);

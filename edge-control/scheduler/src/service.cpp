@@ -410,8 +410,8 @@ void SchedulerService::record_event(const PodInfo& pod, const char* type, const 
   // Upstream names events <object>.<hex nanoseconds>.
   char suffix[32];
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::snprintf(suffix, sizeof suffix, ".%016" PRIx64,
-                static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^ (rng() & 0xfff));
+  const auto nanos = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  std::snprintf(suffix, sizeof suffix, ".%016" PRIx64, nanos ^ (rng() & 0xfff));
   std::string name = pod.name + suffix;
   json::object ev{
       {"apiVersion", "v1"},
