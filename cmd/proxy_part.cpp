@@ -19,6 +19,12 @@ class ProxyPart final : public Part {
   }
   Status start(const NodeEnvironment& env) override {
     if (min_sync_ms_ < 0) return invalid_argument("--proxy-min-sync-interval-ms must be >= 0");
+    if (env.kubeconfig.empty()) {
+      // Nothing to watch (an agent started without --kubeconfig): programming
+      // an empty ruleset would only add tables to the node.
+      log::logger("proxy")->warn("no kubeconfig: the service proxy is not started");
+      return ok_status();
+    }
     proxy::NodeProxyOptions o{.kubeconfig = env.kubeconfig, .status_address = status_address_};
     o.proxier.layout.node_name = env.node_name;
     o.proxier.layout.node_ips = env.node_ips;

@@ -15,7 +15,11 @@ Result<std::unique_ptr<NodeProxy>> NodeProxy::start(NodeProxyOptions options) {
     p->source_ = std::make_unique<ApiSource>(*p->client_, *p->proxier_);
   }
   if (!options.status_address.empty()) {
-    KEDGE_ASSIGN_OR_RETURN(p->status_, StatusServer::start(options.status_address, *p->proxier_));
+    // Health and metrics are for observers; a busy port must not keep the
+    // node's services from being programmed.
+    auto status = StatusServer::start(options.status_address, *p->proxier_);
+    if (status.ok()) p->status_ = std::move(*status);
+    else log::logger("proxy")->error("no /healthz and /metrics: {}", status.status().message());
   }
   p->sync_thread_ = std::thread([proxier = p->proxier_.get()] { proxier->run(); });
   if (p->source_) p->source_->start();

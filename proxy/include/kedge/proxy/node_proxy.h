@@ -27,7 +27,8 @@ struct NodeProxyOptions {
   // feeds proxier() itself (manifests, tests) and calls set_synced().
   std::string kubeconfig;
   std::string user_agent = "kedge-proxy";
-  // /healthz and /metrics; "" = not served.
+  // /healthz and /metrics; "" = not served. A failure to listen is logged
+  // and the proxy runs without them (status_port() 0).
   std::string status_address = "127.0.0.1:10249";
 };
 
