@@ -178,10 +178,22 @@ int main(int argc, char** argv) {
         (void)remover.remove(table);
       }
       timing.send_ms = timing.receive_ms = 0;
+      if (r == 0) {
+        // Our side of a full sync, phase by phase (outside the timed run).
+        auto p0 = Clock::now();
+        auto built = proxy::build_ruleset(base, layout, netlink::Family::kIp);
+        const double build_ms = ms_since(p0);
+        p0 = Clock::now();
+        netlink::Batch batch;
+        proxy::plan_full(std::nullopt, built.ruleset, batch);
+        std::fprintf(stderr, "n=%d our phases: build_ruleset %.1f ms, plan_full+encode %.1f ms (%zu msgs, %.1f MB)\n", n,
+                     build_ms, ms_since(p0), batch.size(), batch.bytes() / 1e6);
+      }
       proxy::Proxier proxier(po, timing);
       auto t0 = Clock::now();
       proxier.replace_all(base_objects);
       proxier.set_synced();
+      std::fprintf(stderr, "n=%d replace_all %.1f ms\n", n, ms_since(t0));
       Status st = proxier.sync_now();
       kfull.push_back(ms_since(t0));
       if (!st.ok()) {
