@@ -84,6 +84,17 @@ struct PodSyncer::PodState : PodRuntimeState {
   bool start_reported = false;
 };
 
+struct PodSyncer::StatusInputs {
+  std::map<std::string, Instances>& have;
+  bool initialized = true;
+  bool init_failed = false;
+  const std::vector<std::string>& uninitialized;
+  const std::string& sandbox_id;
+  const std::string& pod_ip;
+  const std::string& pod_message;
+  const std::string& pod_waiting_reason;
+};
+
 SyncResult PodSyncer::sync(SyncRequest& request) {
   auto logger = log::logger("kubelet");
   std::optional<api::Pod> pod;
@@ -270,8 +281,7 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
     auto fail = [&](const std::string& reason, const std::string& message) {
       mem.waiting_reason = reason;
       mem.waiting_message = message;
-      events_.event(pod, field, "Warning", reason == "ErrImagePull" || reason == "ErrImageNeverPull" ? "Failed" : "Failed",
-                    message);
+      events_.event(pod, field, "Warning", "Failed", message);  // upstream's event reason for all of these
       want_at(Clock::now() + std::max<std::chrono::milliseconds>(mem.backoff, seconds(5)));
     };
     const std::string policy = default_pull_policy(c);
@@ -443,6 +453,29 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
     }
   }
 
+  const bool terminal = publish_status(pod, raw, st,
+                                       {.have = have, .initialized = initialized, .init_failed = init_failed,
+                                        .uninitialized = uninitialized, .sandbox_id = sandbox_id,
+                                        .pod_ip = env_ctx.pod_ip, .pod_message = pod_message,
+                                        .pod_waiting_reason = pod_waiting_reason});
+  if (terminal) return {.phase = WorkerPhase::kSyncing};  // nothing left to drive until deletion
+  return {.phase = WorkerPhase::kSyncing, .requeue_at = requeue};
+}
+
+
+// The pod's status as upstream computes it, handed to the status manager.
+// Returns whether the pod reached a terminal phase.
+bool PodSyncer::publish_status(const api::Pod& pod, const json::value& raw, PodState& st, const StatusInputs& in) {
+  auto logger = log::logger("kubelet");
+  const std::string& uid = pod.metadata.uid;
+  const std::string who = pod.metadata.namespace_ + "/" + pod.metadata.name;
+  auto& have = in.have;
+  const bool initialized = in.initialized;
+  const bool init_failed = in.init_failed;
+  const auto& uninitialized = in.uninitialized;
+  const std::string& sandbox_id = in.sandbox_id;
+  const std::string& pod_message = in.pod_message;
+  const std::string& pod_waiting_reason = in.pod_waiting_reason;
   // ---- status as upstream reports it
   const std::string scheme = s_.runtime_name;
   int running = 0, waiting = 0, stopped = 0, succeeded = 0;
@@ -630,14 +663,13 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
     for (const auto& ip : s_.node_ips) ips.push_back(json::object{{"ip", ip}});
     status["hostIPs"] = std::move(ips);
   }
-  if (!env_ctx.pod_ip.empty()) {
-    status["podIP"] = env_ctx.pod_ip;
-    status["podIPs"] = json::array{json::object{{"ip", env_ctx.pod_ip}}};
+  if (!in.pod_ip.empty()) {
+    status["podIP"] = in.pod_ip;
+    status["podIPs"] = json::array{json::object{{"ip", in.pod_ip}}};
   }
   if (!pod_message.empty() && phase == "Pending") status["message"] = pod_message;
   statuses_.set(uid, pod.metadata.namespace_, pod.metadata.name, std::move(status));
-  if (terminal) return {.phase = WorkerPhase::kSyncing};  // nothing left to drive until deletion
-  return {.phase = WorkerPhase::kSyncing, .requeue_at = requeue};
+  return terminal;
 }
 
 }  // namespace kedge::agent::detail

@@ -62,7 +62,9 @@ class PodSyncer {
 
  private:
   struct PodState;
+  struct StatusInputs;
   SyncResult sync_running(const api::Pod& pod, const boost::json::value& raw, PodState& state);
+  bool publish_status(const api::Pod& pod, const boost::json::value& raw, PodState& st, const StatusInputs& in);
   SyncResult terminate(const std::string& uid, const api::Pod* pod, bool deleted);
 
   const SyncSettings s_;
