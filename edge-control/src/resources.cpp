@@ -77,6 +77,16 @@ std::vector<ResourceInfo> build_catalog() {
                 kCluster));
   c.push_back(r("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding",
                 "ClusterRoleBinding", kCluster));
+  // policy/v1, networking.k8s.io/v1, scheduling.k8s.io/v1: stored and served
+  // (kubectl create pdb|ingress|priorityclass); no controllers act on them yet.
+  c.push_back(r("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
+                kNs, {"pdb"}, {}, true));
+  c.push_back(r("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", kNs, {"ing"}, {}, true));
+  c.push_back(r("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", kCluster));
+  c.push_back(r("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", kNs,
+                {"netpol"}));
+  c.push_back(r("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass",
+                kCluster, {"pc"}));
   // certificates.k8s.io/v1
   c.push_back(r("certificates.k8s.io", "v1", "certificatesigningrequests",
                 "certificatesigningrequest", "CertificateSigningRequest", kCluster, {"csr"}, {},

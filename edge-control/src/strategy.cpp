@@ -278,6 +278,7 @@ std::vector<std::string> unknown_fields(const ResourceInfo& info, const json::ob
   else if (k == "Role" || k == "ClusterRole") add({"rules", "aggregationRule"});
   else if (k == "RoleBinding" || k == "ClusterRoleBinding") add({"subjects", "roleRef"});
   else if (k == "ControllerRevision") add({"data", "revision"});
+  else if (k == "PriorityClass") add({"value", "globalDefault", "description", "preemptionPolicy"});
   else if (k == "Event" && info.group.empty()) {
     add({"involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count",
          "type", "eventTime", "series", "action", "related", "reportingComponent",

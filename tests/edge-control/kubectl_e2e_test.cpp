@@ -76,9 +76,8 @@ class KubectlE2E : public ::testing::Test {
     KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
     ASSERT_TRUE(ready_) << server_->proc->log();
     ns_ = "e2e-" + std::to_string(counter_++);
-    // Through apply (JSON): kubectl's typed `create namespace` sends protobuf,
-    // which kedge does not decode yet (see CreateWithProtobufBody).
-    auto r = kubectl({"apply", "-f", "-"}, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns_ + "\n");
+    // kubectl's typed `create namespace` sends a protobuf body.
+    auto r = kubectl({"create", "namespace", ns_});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
@@ -90,6 +89,13 @@ class KubectlE2E : public ::testing::Test {
   CommandResult k(std::vector<std::string> args, const std::string& stdin_data = "") {
     args.insert(args.begin(), {"-n", ns_});
     return kubectl(std::move(args), stdin_data);
+  }
+  // `kubectl get cm -o name` in this namespace, without the
+  // kube-root-ca.crt ConfigMap the controllers publish in every namespace.
+  std::string user_configmaps() {
+    auto r = k({"get", "cm", "-o", "name", "--field-selector", "metadata.name!=kube-root-ca.crt"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
   }
   // Raw HTTPS with the admin client certificate (or none).
   CommandResult curl(std::vector<std::string> args, bool authenticated = true) {
@@ -163,10 +169,7 @@ TEST_F(KubectlE2E, DiscoveryApiResourcesAndVersions) {
   EXPECT_EQ(svc.out, "10.43.0.1") << svc.err;
 }
 
-// DISABLED until edge-control decodes protobuf request bodies: kubectl's
-// typed `create configmap|deployment|secret|service` send
-// application/vnd.kubernetes.protobuf and get 415 (no JSON fallback in kubectl).
-TEST_F(KubectlE2E, DISABLED_CreateGetAndOutputFormats) {
+TEST_F(KubectlE2E, CreateGetAndOutputFormats) {
   ASSERT_EQ(k({"create", "configmap", "c1", "--from-literal=a=1", "--from-literal=b=2"}).exit_code, 0);
   fs::path f = server_->home->path() / ("file-" + ns_ + ".txt");
   std::ofstream(f) << "hello";
@@ -214,6 +217,97 @@ TEST_F(KubectlE2E, DISABLED_CreateGetAndOutputFormats) {
   auto describe = k({"describe", "deployment", "web"});
   ASSERT_EQ(describe.exit_code, 0) << describe.err;
   EXPECT_NE(describe.out.find("busybox:1.36"), std::string::npos);
+}
+
+// Every typed `kubectl create <kind>` sends a protobuf body; each object
+// must come back with the fields kubectl put in it.
+TEST_F(KubectlE2E, CreateTypedKindsWithProtobufBodies) {
+  struct Case {
+    std::vector<std::string> create;
+    std::vector<std::string> get;  // get args ending in a jsonpath
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{"create", "job", "j", "--image=busybox:1.36", "--", "echo", "hi"},
+       {"job", "j", "-o", "jsonpath={.spec.template.spec.containers[0].command}"}, "[\"echo\",\"hi\"]"},
+      {{"create", "cronjob", "cj", "--image=busybox:1.36", "--schedule=*/5 * * * *"},
+       {"cronjob", "cj", "-o", "jsonpath={.spec.schedule}"}, "*/5 * * * *"},
+      {{"create", "serviceaccount", "sa"}, {"sa", "sa", "-o", "jsonpath={.metadata.name}"}, "sa"},
+      {{"create", "role", "r", "--verb=get,list", "--resource=pods"},
+       {"role", "r", "-o", "jsonpath={.rules[0].verbs}"}, "[\"get\",\"list\"]"},
+      {{"create", "rolebinding", "rb", "--role=r", "--user=alice"},
+       {"rolebinding", "rb", "-o", "jsonpath={.subjects[0].name}"}, "alice"},
+      {{"create", "poddisruptionbudget", "pdb", "--selector=app=x", "--min-available=1"},
+       {"pdb", "pdb", "-o", "jsonpath={.spec.minAvailable}"}, "1"},
+      {{"create", "quota", "q", "--hard=cpu=2,pods=10"},
+       {"quota", "q", "-o", "jsonpath={.spec.hard.cpu}"}, "2"},
+      {{"create", "ingress", "ing", "--rule=example.com/path=svc:80"},
+       {"ingress", "ing", "-o", "jsonpath={.spec.rules[0].http.paths[0].backend.service.port.number}"}, "80"},
+      {{"run", "pod1", "--image=busybox:1.36", "--labels=app=p", "--", "sleep", "3600"},
+       {"pod", "pod1", "-o", "jsonpath={.spec.containers[0].args}"}, "[\"sleep\",\"3600\"]"},
+      {{"expose", "pod", "pod1", "--port=80", "--target-port=8080", "--name=exposed"},
+       {"svc", "exposed", "-o", "jsonpath={.spec.ports[0].targetPort}"}, "8080"},
+      {{"create", "deployment", "zero", "--image=busybox:1.36", "--replicas=0"},
+       {"deploy", "zero", "-o", "jsonpath={.spec.replicas}"}, "0"},
+  };
+  for (const auto& c : cases) {
+    auto made = k(c.create);
+    ASSERT_EQ(made.exit_code, 0) << c.create[1] << ": " << made.err;
+    std::vector<std::string> get = {"get"};
+    get.insert(get.end(), c.get.begin(), c.get.end());
+    auto got = k(get);
+    EXPECT_EQ(got.out, c.want) << c.create[1] << ": " << got.err;
+  }
+  const std::string pc = "pc-" + ns_;
+  auto made_pc = kubectl({"create", "priorityclass", pc, "--value=1000", "--description=edge"});
+  ASSERT_EQ(made_pc.exit_code, 0) << made_pc.err;
+  EXPECT_EQ(kubectl({"get", "priorityclass", pc, "-o", "jsonpath={.value}"}).out, "1000");
+  ASSERT_EQ(kubectl({"create", "clusterrole", "cr-" + ns_, "--verb=get", "--resource=nodes"}).exit_code, 0);
+  auto crb = kubectl({"create", "clusterrolebinding", "crb-" + ns_, "--clusterrole=cr-" + ns_, "--group=ops"});
+  ASSERT_EQ(crb.exit_code, 0) << crb.err;
+  EXPECT_EQ(kubectl({"get", "clusterrolebinding", "crb-" + ns_, "-o", "jsonpath={.subjects[0].kind}"}).out, "Group");
+  kubectl({"delete", "priorityclass", pc});
+  kubectl({"delete", "clusterrolebinding", "crb-" + ns_});
+  kubectl({"delete", "clusterrole", "cr-" + ns_});
+  // Events: an Event created through the API shows up in `kubectl get events`.
+  auto ev = k({"create", "-f", "-"}, "apiVersion: v1\nkind: Event\nmetadata:\n  name: e1\ninvolvedObject:\n"
+                                       "  kind: Pod\n  name: pod1\nreason: Testing\nmessage: hello from e2e\ntype: Normal\n");
+  ASSERT_EQ(ev.exit_code, 0) << ev.err;
+  auto events = k({"get", "events"});
+  ASSERT_EQ(events.exit_code, 0) << events.err;
+  EXPECT_NE(events.out.find("hello from e2e"), std::string::npos) << events.out;
+  auto fsel = k({"get", "events", "--field-selector", "involvedObject.name=pod1", "-o", "name"});
+  EXPECT_NE(fsel.out.find("e1"), std::string::npos) << fsel.out << fsel.err;
+}
+
+// A protobuf body with a field kedge does not know: Strict refuses it naming
+// the message and field number, nothing is stored; garbage is a 400.
+TEST_F(KubectlE2E, ProtobufUnknownFieldsAndGarbage) {
+  auto varint = [](std::uint64_t v) {
+    std::string out;
+    for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    out.push_back(static_cast<char>(v));
+    return out;
+  };
+  auto bytes = [&](int num, const std::string& b) { return varint((static_cast<std::uint64_t>(num) << 3) | 2) + varint(b.size()) + b; };
+  std::string cm = bytes(1, bytes(1, "pb")) + bytes(2, bytes(1, "k") + bytes(2, "v")) + bytes(77, "zzz");
+  std::string body = std::string("k8s\0", 4) + bytes(1, bytes(1, "v1") + bytes(2, "ConfigMap")) + bytes(2, cm);
+  fs::path f = server_->home->path() / ("pb-" + ns_ + ".bin");
+  std::ofstream(f, std::ios::binary) << body;
+  fs::path g = server_->home->path() / ("garbage-" + ns_ + ".bin");
+  std::ofstream(g, std::ios::binary) << body.substr(0, body.size() - 6);
+  auto path = url("/api/v1/namespaces/" + ns_ + "/configmaps");
+  const std::string ct = "Content-Type: application/vnd.kubernetes.protobuf";
+  auto strict = curl({"-X", "POST", "-H", ct, "--data-binary", "@" + f.string(), path + "?fieldValidation=Strict"});
+  EXPECT_EQ(code_of(strict), 400) << strict.out;
+  EXPECT_NE(strict.out.find("k8s.io.api.core.v1.ConfigMap field 77"), std::string::npos) << strict.out;
+  auto garbage = curl({"-X", "POST", "-H", ct, "--data-binary", "@" + g.string(), path});
+  EXPECT_EQ(code_of(garbage), 400) << garbage.out;
+  EXPECT_EQ(user_configmaps(), "");
+  auto warn = curl({"-i", "-X", "POST", "-H", ct, "--data-binary", "@" + f.string(), path + "?fieldValidation=Warn"});
+  EXPECT_EQ(code_of(warn), 201) << warn.out;
+  EXPECT_NE(warn.out.find("Warning: 299 - \"unknown field"), std::string::npos) << warn.out;
+  EXPECT_EQ(k({"get", "cm", "pb", "-o", "jsonpath={.data.k}"}).out, "v");
 }
 
 TEST_F(KubectlE2E, ApplyChangeRemoveDiffAndPatch) {
@@ -277,10 +371,7 @@ spec:
   EXPECT_EQ(k({"get", "deploy", "app", "-o", "jsonpath={.metadata.generation}"}).out, "3");
 }
 
-// DISABLED until edge-control decodes protobuf request bodies: kubectl's
-// typed `create configmap|deployment|secret|service` send
-// application/vnd.kubernetes.protobuf and get 415 (no JSON fallback in kubectl).
-TEST_F(KubectlE2E, DISABLED_LabelAnnotateScaleReplaceEdit) {
+TEST_F(KubectlE2E, LabelAnnotateScaleReplaceEdit) {
   ASSERT_EQ(k({"create", "deployment", "d", "--image=busybox"}).exit_code, 0);
   ASSERT_EQ(k({"label", "deploy", "d", "team=a"}).exit_code, 0);
   EXPECT_NE(k({"label", "deploy", "d", "team=b"}).exit_code, 0) << "overwrite needs --overwrite";
@@ -310,10 +401,7 @@ TEST_F(KubectlE2E, DISABLED_LabelAnnotateScaleReplaceEdit) {
   EXPECT_EQ(k({"get", "deploy", "d", "-o", "jsonpath={.spec.replicas}"}).out, "6");
 }
 
-// DISABLED until edge-control decodes protobuf request bodies: kubectl's
-// typed `create configmap|deployment|secret|service` send
-// application/vnd.kubernetes.protobuf and get 415 (no JSON fallback in kubectl).
-TEST_F(KubectlE2E, DISABLED_DeleteByNameLabelAllAndWait) {
+TEST_F(KubectlE2E, DeleteByNameLabelAllAndWait) {
   for (const char* n : {"a", "b", "c", "d"}) ASSERT_EQ(k({"create", "cm", n}).exit_code, 0);
   ASSERT_EQ(k({"label", "cm", "b", "c", "group=x"}).exit_code, 0);
   auto byname = k({"delete", "cm", "a"});
@@ -321,7 +409,7 @@ TEST_F(KubectlE2E, DISABLED_DeleteByNameLabelAllAndWait) {
   EXPECT_NE(byname.out.find("configmap \"a\" deleted"), std::string::npos) << byname.out;
   auto bylabel = k({"delete", "cm", "-l", "group=x"});
   ASSERT_EQ(bylabel.exit_code, 0) << bylabel.err;
-  EXPECT_EQ(k({"get", "cm", "-o", "name"}).out, "configmap/d\n");
+  EXPECT_EQ(user_configmaps(), "configmap/d\n");
   // wait --for=delete returns once a finalizer is removed.
   auto fin = k({"patch", "cm", "d", "--type=merge", "-p", R"({"metadata":{"finalizers":["example.com/hold"]}})"});
   ASSERT_EQ(fin.exit_code, 0) << fin.err;
@@ -337,7 +425,7 @@ TEST_F(KubectlE2E, DISABLED_DeleteByNameLabelAllAndWait) {
   EXPECT_EQ(wait.exit_code, 0) << wait.out << wait.err;
   ASSERT_EQ(k({"create", "cm", "e"}).exit_code, 0);
   ASSERT_EQ(k({"delete", "cm", "--all"}).exit_code, 0);
-  EXPECT_EQ(k({"get", "cm", "-o", "name"}).out, "");
+  EXPECT_EQ(user_configmaps(), "");
   // Deleting the namespace deletes its contents, then the namespace.
   ASSERT_EQ(k({"create", "cm", "left"}).exit_code, 0);
   auto nsdel = kubectl({"delete", "namespace", ns_, "--timeout=30s"});
@@ -345,10 +433,7 @@ TEST_F(KubectlE2E, DISABLED_DeleteByNameLabelAllAndWait) {
   EXPECT_NE(kubectl({"get", "namespace", ns_}).exit_code, 0);
 }
 
-// DISABLED until edge-control decodes protobuf request bodies: kubectl's
-// typed `create configmap|deployment|secret|service` send
-// application/vnd.kubernetes.protobuf and get 415 (no JSON fallback in kubectl).
-TEST_F(KubectlE2E, DISABLED_WatchPrintsALaterChange) {
+TEST_F(KubectlE2E, WatchPrintsALaterChange) {
   ASSERT_EQ(k({"create", "cm", "first"}).exit_code, 0);
   fs::path log = server_->home->path() / ("watch-" + ns_ + ".log");
   Process watch({"/usr/bin/kubectl", "--kubeconfig", server_->kubeconfig.string(), "-n", ns_, "get", "cm", "-w"},
@@ -408,15 +493,10 @@ TEST_F(KubectlE2E, BadInputGetsTheRightStatusAndChangesNothing) {
   EXPECT_NE(strict.exit_code, 0);
   EXPECT_NE(strict.err.find("unknown field \"datta\""), std::string::npos) << strict.err;
   // Nothing was stored, and the server still serves.
-  auto names = k({"get", "cm", "-o", "name"});
-  EXPECT_EQ(names.exit_code, 0) << names.err;
-  EXPECT_EQ(names.out, "");
+  EXPECT_EQ(user_configmaps(), "");
 }
 
-// DISABLED until edge-control decodes protobuf request bodies: kubectl's
-// typed `create configmap|deployment|secret|service` send
-// application/vnd.kubernetes.protobuf and get 415 (no JSON fallback in kubectl).
-TEST(KubectlE2ERestart, DISABLED_SecondStartReusesCertificatesAndData) {
+TEST(KubectlE2ERestart, SecondStartReusesCertificatesAndData) {
   KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
   TempDir data("kedge-e2e-restart");
   TempDir home("kedge-e2e-restart-home");
