@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
     }
     agent_proc.reset();
     server.reset();
+    agent::e2e::kill_cgroup_processes(cgroup_root);
     agent::e2e::kill_leftover_shims(socket);
     agent::e2e::unmount_under_and_delete_bridge(dir.path(), bridge);
     agent::e2e::remove_cgroups(cgroup_root);

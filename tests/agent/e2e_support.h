@@ -53,9 +53,35 @@ inline void kill_leftover_shims(const std::string& socket) {
   }
 }
 
+// SIGKILLs every process in the cgroup tree `top_name` (any controller):
+// containers a test's agent kept re-creating while the test tore it down
+// would otherwise outlive the test.
+inline void kill_cgroup_processes(const std::string& top_name) {
+  std::error_code ec;
+  for (int round = 0; round < 20; ++round) {
+    bool any = false;
+    for (const auto& controller : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+      const std::filesystem::path top = controller.path() / top_name.substr(1);
+      if (!std::filesystem::exists(top, ec)) continue;
+      for (auto it = std::filesystem::recursive_directory_iterator(top, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->path().filename() != "cgroup.procs") continue;
+        std::istringstream procs(read_all(it->path()));
+        for (long pid; procs >> pid;) {
+          ::kill(static_cast<pid_t>(pid), SIGKILL);
+          any = true;
+        }
+      }
+    }
+    if (!any) return;
+    ::usleep(100 * 1000);  // teardown only: let the kernel reap them
+  }
+}
+
 // rmdir's `top` (e.g. "/kedge-e2e-abc") and everything under it in every cgroup v1 controller.
 inline void remove_cgroups(const std::string& top_name) {
   if (top_name.empty()) return;
+  kill_cgroup_processes(top_name);
   std::error_code ec;
   for (const auto& controller : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
     const std::filesystem::path top = controller.path() / top_name.substr(1);

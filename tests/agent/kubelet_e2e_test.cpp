@@ -69,6 +69,8 @@ class KubeletE2E : public ::testing::Test {
       }
     }
     server_.reset();
+    // The kubelet may have re-created pods while the loop above removed them.
+    e2e::kill_cgroup_processes(cgroup_root_);
     e2e::kill_leftover_shims(socket);
     e2e::unmount_under_and_delete_bridge(dir_.path(), bridge_);
     e2e::remove_cgroups(cgroup_root_);
