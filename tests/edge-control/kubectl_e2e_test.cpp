@@ -9,11 +9,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <thread>
 
 #include "kedge/testing/prereq.h"
 #include "kedge/testing/process.h"
+#include "servers.h"  // tests/store/etcd: Debian etcd 3.4 on free ports
 
 namespace kedge::testing {
 namespace {
@@ -58,23 +60,45 @@ CommandResult kubectl_at(const Server& s, const fs::path& home, std::vector<std:
   return run(argv, CommandOptions{.env = env, .stdin_data = stdin_data, .timeout = std::chrono::seconds(30), .cwd = {}});
 }
 
-class KubectlE2E : public ::testing::Test {
+// The suite runs twice: over the embedded SQLite store and with
+// --datastore-endpoint at Debian's etcd 3.4 (same assertions). One server per
+// backend serves all tests of that backend, each test in a fresh namespace.
+struct Backend {
+  std::unique_ptr<store::testing::Server> etcd;
+  std::unique_ptr<Server> server;
+  bool ready = false;
+};
+
+class KubectlE2E : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {
-    if (!has_kubectl()) return;
-    server_ = new Server();
-    server_->dir = std::make_unique<TempDir>("kedge-e2e");
-    server_->home = std::make_unique<TempDir>("kedge-e2e-home");
-    server_->start(server_->dir->path(), server_->home->path());
-    ready_ = server_->wait_ready();
-  }
   static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
+    for (auto& [name, b] : backends_) {
+      b.server.reset();  // the API server first, then its etcd
+      b.etcd.reset();
+    }
+    backends_.clear();
   }
   void SetUp() override {
     KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
-    ASSERT_TRUE(ready_) << server_->proc->log();
+    const bool etcd = GetParam() == "etcd";
+    if (etcd) KEDGE_REQUIRE(store::testing::etcd_tools_present(), "etcd and etcdctl (Debian etcd-server, etcd-client)");
+    auto [it, fresh] = backends_.try_emplace(GetParam());
+    Backend& b = it->second;
+    if (fresh) {
+      std::vector<std::string> extra;
+      if (etcd) {
+        b.etcd = std::make_unique<store::testing::Server>(store::testing::start_etcd());
+        ASSERT_TRUE(store::testing::wait_serving(b.etcd->endpoint)) << b.etcd->log();
+        extra = {"--datastore-endpoint", b.etcd->endpoint};
+      }
+      b.server = std::make_unique<Server>();
+      b.server->dir = std::make_unique<TempDir>("kedge-e2e");
+      b.server->home = std::make_unique<TempDir>("kedge-e2e-home");
+      b.server->start(b.server->dir->path(), b.server->home->path(), extra);
+      b.ready = b.server->wait_ready();
+    }
+    server_ = b.server.get();
+    ASSERT_TRUE(b.ready) << server_->proc->log();
     ns_ = "e2e-" + std::to_string(counter_++);
     // kubectl's typed `create namespace` sends a protobuf body.
     auto r = kubectl({"create", "namespace", ns_});
@@ -115,17 +139,16 @@ class KubectlE2E : public ::testing::Test {
     return std::atoi(r.out.c_str() + (nl == std::string::npos ? 0 : nl + 1));
   }
 
-  static Server* server_;
-  static bool ready_;
+  static std::map<std::string, Backend> backends_;
   static int counter_;
+  Server* server_ = nullptr;
   std::string ns_;
 };
 
-Server* KubectlE2E::server_ = nullptr;
-bool KubectlE2E::ready_ = false;
+std::map<std::string, Backend> KubectlE2E::backends_;
 int KubectlE2E::counter_ = 0;
 
-TEST_F(KubectlE2E, KubeconfigHealthAndAuthentication) {
+TEST_P(KubectlE2E, KubeconfigHealthAndAuthentication) {
   struct stat st {};
   ASSERT_EQ(::stat(server_->kubeconfig.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -146,7 +169,7 @@ TEST_F(KubectlE2E, KubeconfigHealthAndAuthentication) {
   EXPECT_NE(who.out.find("system:masters"), std::string::npos) << who.out;
 }
 
-TEST_F(KubectlE2E, DiscoveryApiResourcesAndVersions) {
+TEST_P(KubectlE2E, DiscoveryApiResourcesAndVersions) {
   auto versions = kubectl({"api-versions"});
   ASSERT_EQ(versions.exit_code, 0) << versions.err;
   for (const char* gv : {"v1", "apps/v1", "batch/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1",
@@ -169,7 +192,7 @@ TEST_F(KubectlE2E, DiscoveryApiResourcesAndVersions) {
   EXPECT_EQ(svc.out, "10.43.0.1") << svc.err;
 }
 
-TEST_F(KubectlE2E, CreateGetAndOutputFormats) {
+TEST_P(KubectlE2E, CreateGetAndOutputFormats) {
   ASSERT_EQ(k({"create", "configmap", "c1", "--from-literal=a=1", "--from-literal=b=2"}).exit_code, 0);
   fs::path f = server_->home->path() / ("file-" + ns_ + ".txt");
   std::ofstream(f) << "hello";
@@ -221,7 +244,7 @@ TEST_F(KubectlE2E, CreateGetAndOutputFormats) {
 
 // Every typed `kubectl create <kind>` sends a protobuf body; each object
 // must come back with the fields kubectl put in it.
-TEST_F(KubectlE2E, CreateTypedKindsWithProtobufBodies) {
+TEST_P(KubectlE2E, CreateTypedKindsWithProtobufBodies) {
   struct Case {
     std::vector<std::string> create;
     std::vector<std::string> get;  // get args ending in a jsonpath
@@ -282,7 +305,7 @@ TEST_F(KubectlE2E, CreateTypedKindsWithProtobufBodies) {
 
 // A protobuf body with a field kedge does not know: Strict refuses it naming
 // the message and field number, nothing is stored; garbage is a 400.
-TEST_F(KubectlE2E, ProtobufUnknownFieldsAndGarbage) {
+TEST_P(KubectlE2E, ProtobufUnknownFieldsAndGarbage) {
   auto varint = [](std::uint64_t v) {
     std::string out;
     for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
@@ -310,7 +333,7 @@ TEST_F(KubectlE2E, ProtobufUnknownFieldsAndGarbage) {
   EXPECT_EQ(k({"get", "cm", "pb", "-o", "jsonpath={.data.k}"}).out, "v");
 }
 
-TEST_F(KubectlE2E, ApplyChangeRemoveDiffAndPatch) {
+TEST_P(KubectlE2E, ApplyChangeRemoveDiffAndPatch) {
   const std::string v1 = R"(apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -371,7 +394,7 @@ spec:
   EXPECT_EQ(k({"get", "deploy", "app", "-o", "jsonpath={.metadata.generation}"}).out, "3");
 }
 
-TEST_F(KubectlE2E, LabelAnnotateScaleReplaceEdit) {
+TEST_P(KubectlE2E, LabelAnnotateScaleReplaceEdit) {
   ASSERT_EQ(k({"create", "deployment", "d", "--image=busybox"}).exit_code, 0);
   ASSERT_EQ(k({"label", "deploy", "d", "team=a"}).exit_code, 0);
   EXPECT_NE(k({"label", "deploy", "d", "team=b"}).exit_code, 0) << "overwrite needs --overwrite";
@@ -401,7 +424,7 @@ TEST_F(KubectlE2E, LabelAnnotateScaleReplaceEdit) {
   EXPECT_EQ(k({"get", "deploy", "d", "-o", "jsonpath={.spec.replicas}"}).out, "6");
 }
 
-TEST_F(KubectlE2E, DeleteByNameLabelAllAndWait) {
+TEST_P(KubectlE2E, DeleteByNameLabelAllAndWait) {
   for (const char* n : {"a", "b", "c", "d"}) ASSERT_EQ(k({"create", "cm", n}).exit_code, 0);
   ASSERT_EQ(k({"label", "cm", "b", "c", "group=x"}).exit_code, 0);
   auto byname = k({"delete", "cm", "a"});
@@ -433,7 +456,7 @@ TEST_F(KubectlE2E, DeleteByNameLabelAllAndWait) {
   EXPECT_NE(kubectl({"get", "namespace", ns_}).exit_code, 0);
 }
 
-TEST_F(KubectlE2E, WatchPrintsALaterChange) {
+TEST_P(KubectlE2E, WatchPrintsALaterChange) {
   ASSERT_EQ(k({"create", "cm", "first"}).exit_code, 0);
   fs::path log = server_->home->path() / ("watch-" + ns_ + ".log");
   Process watch({"/usr/bin/kubectl", "--kubeconfig", server_->kubeconfig.string(), "-n", ns_, "get", "cm", "-w"},
@@ -454,7 +477,7 @@ TEST_F(KubectlE2E, WatchPrintsALaterChange) {
   EXPECT_EQ(w.out.find("second"), std::string::npos) << "events before the resourceVersion are not replayed";
 }
 
-TEST_F(KubectlE2E, BadInputGetsTheRightStatusAndChangesNothing) {
+TEST_P(KubectlE2E, BadInputGetsTheRightStatusAndChangesNothing) {
   auto path = url("/api/v1/namespaces/" + ns_ + "/configmaps");
   auto malformed = curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "{not json", path});
   EXPECT_EQ(code_of(malformed), 400) << malformed.out;
@@ -495,6 +518,9 @@ TEST_F(KubectlE2E, BadInputGetsTheRightStatusAndChangesNothing) {
   // Nothing was stored, and the server still serves.
   EXPECT_EQ(user_configmaps(), "");
 }
+
+INSTANTIATE_TEST_SUITE_P(Store, KubectlE2E, ::testing::Values("sqlite", "etcd"),
+                         [](const auto& row) { return row.param; });
 
 TEST(KubectlE2ERestart, SecondStartReusesCertificatesAndData) {
   KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
