@@ -98,6 +98,13 @@ struct ExecPlan {
     ::dup2(plan.out_fd, STDOUT_FILENO);
     ::dup2(plan.out_fd, STDERR_FILENO);
   }
+  // Nothing else of ours may leak into the child: libraries (Asio's
+  // acceptors, curl, gRPC) open descriptors without O_CLOEXEC, and a leaked
+  // listening socket outlives us in containerd and its shims, holding the
+  // API port after kedge has exited.
+  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) ::close(fd);
+  }
   ::execve(plan.path.c_str(), plan.argv.data(), plan.envp.data());
   static constexpr char kMsg[] = "kedge: exec failed\n";
   [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);

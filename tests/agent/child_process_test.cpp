@@ -1,5 +1,6 @@
 // Child processes: exit codes, output capture, deadlines, signals.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -19,6 +20,18 @@ TEST(RunCommand, CapturesOutputAndExitCode) {
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_NE(r->output.find("out\n"), std::string::npos);
   EXPECT_NE(r->output.find("err\n"), std::string::npos);
+}
+
+TEST(RunCommand, ChildInheritsOnlyStdio) {
+  // A descriptor opened without O_CLOEXEC (as Asio's acceptors are) stays
+  // ours: the child sees only stdin, stdout and stderr.
+  int leaked[2];
+  ASSERT_EQ(::pipe(leaked), 0);
+  auto r = run_command({"sh", "-c", "ls /proc/$$/fd"}, std::chrono::seconds(10));
+  ::close(leaked[0]);
+  ::close(leaked[1]);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->output, "0\n1\n2\n") << "fds " << leaked[0] << " and " << leaked[1] << " must not be inherited";
 }
 
 TEST(RunCommand, DeadlineKillsTheChild) {
