@@ -114,7 +114,24 @@ int run_server(std::span<const std::string> args) {
     std::fprintf(stderr, "kedge server: opening the datastore: %s\n", store.status().to_string().c_str());
     return 1;
   }
+  o.node.data_dir = o.data_dir;
+  o.node.kubeconfig = o.write_kubeconfig;
+  o.node.control_plane = true;
+  default_node_environment(o.node);
   control::ApiServerOptions ao;
+  // Pods reach the API through the kubernetes Service at this address: the
+  // bind address when it is a specific one, else this node's first IPv4.
+  if (o.bind_address != "0.0.0.0" && o.bind_address != "::") {
+    ao.advertise_address = o.bind_address;
+  } else {
+    for (const auto& ip : o.node.node_ips) {
+      if (ip.find(':') == std::string::npos) {
+        ao.advertise_address = ip;
+        break;
+      }
+    }
+    if (ao.advertise_address.empty() && !o.node.node_ips.empty()) ao.advertise_address = o.node.node_ips.front();
+  }
   ao.data_dir = o.data_dir;
   ao.kubeconfig_path = o.write_kubeconfig;
   ao.tls_sans = o.tls_san;
@@ -128,10 +145,6 @@ int run_server(std::span<const std::string> args) {
     std::fprintf(stderr, "kedge server: %s\n", st.to_string().c_str());
     return 1;
   }
-  o.node.data_dir = o.data_dir;
-  o.node.kubeconfig = o.write_kubeconfig;
-  o.node.control_plane = true;
-  default_node_environment(o.node);
   const int rc = run_parts({.role = "server", .drain = std::chrono::seconds(o.drain_seconds)}, o.node, parts, [&] {
     std::printf("kedge server is ready: kubectl --kubeconfig %s get nodes\n", o.write_kubeconfig.c_str());
     std::fflush(stdout);

@@ -111,6 +111,10 @@ ApiHandler::ApiHandler(ApiHandlerOptions options) : impl_(std::make_unique<Impl>
 
 ApiHandler::~ApiHandler() { stop(); }
 
+Status ApiHandler::publish_apiserver_endpoints(std::string_view address, int port) {
+  return impl_->registry->publish_apiserver_endpoints(address, port);
+}
+
 Status ApiHandler::start() {
   auto* impl = impl_.get();
   impl->registry->set_namespace_terminating_hook([impl](std::string ns) {

@@ -79,6 +79,9 @@ Status ApiServer::start() {
     KEDGE_RETURN_IF_ERROR(write_admin_kubeconfig(
         pki, "https://" + host_url + ":" + std::to_string(impl->http->port()), o.kubeconfig_path));
   }
+  if (!o.advertise_address.empty()) {
+    KEDGE_RETURN_IF_ERROR(impl->handler->publish_apiserver_endpoints(o.advertise_address, impl->http->port()));
+  }
   logger->info("API server listening on {}:{}", o.http.bind_address, impl->http->port());
   return {};
 }

@@ -172,6 +172,83 @@ Status Registry::bootstrap() {
   return {};
 }
 
+namespace {
+
+// Inserts or replaces `desired` (same name) unless the stored object already
+// has the same `fields`.
+ApiStatus upsert(Registry& registry, const ResourceInfo& info, json::object desired,
+                 std::initializer_list<std::string_view> fields) {
+  const std::string name(get_string(metadata_of(desired), "name"));
+  auto current = registry.get(info, "default", name);
+  if (!current.ok()) {
+    if (current.error().code != 404) return current.error();
+    auto r = registry.create(info, "default", std::move(desired), WriteOptions{});
+    if (!r.ok()) return r.error();
+    return api_ok();
+  }
+  bool same = true;
+  for (auto f : fields) {
+    same = same && current->if_contains(f) != nullptr && *current->if_contains(f) == desired.at(f);
+  }
+  if (same) return api_ok();
+  auto r = registry.modify(
+      info, "default", name,
+      [&](const json::object& stored) -> ApiResult<json::object> {
+        json::object out = stored;
+        for (auto f : fields) out[f] = desired.at(f);
+        return out;
+      },
+      WriteOptions{}, false);
+  if (!r.ok()) return r.error();
+  return api_ok();
+}
+
+}  // namespace
+
+Status Registry::publish_apiserver_endpoints(std::string_view address, int port) {
+  const bool v6 = address.find(':') != std::string_view::npos;
+  const json::object port_entry{{"name", "https"}, {"port", port}, {"protocol", "TCP"}};
+  json::object endpoints{
+      {"apiVersion", "v1"},
+      {"kind", "Endpoints"},
+      {"metadata", json::object{{"name", "kubernetes"}}},
+      {"subsets", json::array{json::object{{"addresses", json::array{json::object{{"ip", address}}}},
+                                           {"ports", json::array{port_entry}}}}}};
+  json::object slice{
+      {"apiVersion", "discovery.k8s.io/v1"},
+      {"kind", "EndpointSlice"},
+      {"metadata", json::object{{"name", "kubernetes"},
+                                {"labels", json::object{{"kubernetes.io/service-name", "kubernetes"}}}}},
+      {"addressType", v6 ? "IPv6" : "IPv4"},
+      {"endpoints", json::array{json::object{{"addresses", json::array{address}},
+                                             {"conditions", json::object{{"ready", true}}}}}},
+      {"ports", json::array{port_entry}}};
+  auto fail = [](std::string_view what, const ApiError& e) {
+    return internal_error("publishing the API server's endpoints: " + std::string(what) + ": " + e.message);
+  };
+  if (auto st = upsert(*this, *find_resource("", "v1", "endpoints"), std::move(endpoints), {"subsets"}); !st.ok()) {
+    return fail("endpoints", st.error());
+  }
+  if (auto st = upsert(*this, *find_resource("discovery.k8s.io", "v1", "endpointslices"), std::move(slice),
+                       {"addressType", "endpoints", "ports"});
+      !st.ok()) {
+    return fail("endpointslice", st.error());
+  }
+  // The Service's targetPort follows the port this server really listens on.
+  const ResourceInfo* svcinfo = find_resource("", "v1", "services");
+  auto r = modify(
+      *svcinfo, "default", "kubernetes",
+      [&](const json::object& stored) -> ApiResult<json::object> {
+        json::object out = stored;
+        auto* ports = out["spec"].as_object()["ports"].if_array();
+        if (ports != nullptr && !ports->empty()) ports->at(0).as_object()["targetPort"] = port;
+        return out;
+      },
+      WriteOptions{}, false);
+  if (!r.ok()) return fail("service", r.error());
+  return {};
+}
+
 void Registry::finalize_namespace(const std::string& ns) {
   auto logger = log::logger("apiserver");
   for (const auto& info : all_resources()) {

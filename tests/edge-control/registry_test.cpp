@@ -42,6 +42,33 @@ TEST_F(RegistryTest, BootstrapCreatesDefaultNamespacesAndKubernetesService) {
   EXPECT_TRUE(registry_.bootstrap().ok());
 }
 
+TEST_F(RegistryTest, KubernetesServicePointsAtThisApiServer) {
+  ASSERT_TRUE(registry_.publish_apiserver_endpoints("192.0.2.7", 7443).ok());
+  auto eps = registry_.get(res("", "endpoints"), "default", "kubernetes");
+  ASSERT_TRUE(eps.ok());
+  const auto& subset = eps->at("subsets").at(0);
+  EXPECT_EQ(subset.at("addresses").at(0).at("ip").as_string(), "192.0.2.7");
+  EXPECT_EQ(subset.at("ports").at(0).at("port").as_int64(), 7443);
+  auto slice = registry_.get(*find_resource("discovery.k8s.io", "v1", "endpointslices"), "default", "kubernetes");
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ(slice->at("metadata").at("labels").at("kubernetes.io/service-name").as_string(), "kubernetes");
+  EXPECT_EQ(slice->at("addressType").as_string(), "IPv4");
+  EXPECT_EQ(slice->at("endpoints").at(0).at("addresses").at(0).as_string(), "192.0.2.7");
+  EXPECT_EQ(slice->at("ports").at(0).at("port").as_int64(), 7443);
+  auto svc = registry_.get(res("", "services"), "default", "kubernetes");
+  ASSERT_TRUE(svc.ok());
+  EXPECT_EQ(svc->at("spec").at("ports").at(0).at("targetPort").as_int64(), 7443);
+  // Same address again writes nothing; a new one replaces the old.
+  const auto rv = store_.revision();
+  ASSERT_TRUE(registry_.publish_apiserver_endpoints("192.0.2.7", 7443).ok());
+  EXPECT_EQ(store_.revision(), rv);
+  ASSERT_TRUE(registry_.publish_apiserver_endpoints("2001:db8::1", 6443).ok());
+  slice = registry_.get(*find_resource("discovery.k8s.io", "v1", "endpointslices"), "default", "kubernetes");
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ(slice->at("addressType").as_string(), "IPv6");
+  EXPECT_EQ(slice->at("endpoints").at(0).at("addresses").at(0).as_string(), "2001:db8::1");
+}
+
 TEST_F(RegistryTest, CreateSetsSystemFieldsAndRefusesDuplicates) {
   auto cm = parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}})");
   auto r = registry_.create(res("", "configmaps"), "default", cm, {});

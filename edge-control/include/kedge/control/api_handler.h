@@ -45,6 +45,8 @@ class ApiHandler {
 
   // Default namespaces, watch caches (one store watch per resource). Blocking.
   Status start();
+  // See Registry::publish_apiserver_endpoints. Blocking; after start().
+  Status publish_apiserver_endpoints(std::string_view address, int port);
   // Ends every watch stream and the store watches.
   void stop();
 

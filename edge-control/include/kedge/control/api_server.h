@@ -24,6 +24,9 @@ struct ApiServerOptions {
   store::Store* store = nullptr;               // required
   HttpServerOptions http;                      // bind address, port, limits (TLS paths are filled in)
   std::size_t watch_cache_capacity = 1024;
+  // The address pods reach this server on (the `kubernetes` Service's
+  // endpoint); empty = publish no endpoints.
+  std::string advertise_address;
 };
 
 class ApiServer {

@@ -113,6 +113,11 @@ class Registry {
   // Creates the default namespaces if missing; finishes the deletion of
   // namespaces left Terminating by a previous run.
   Status bootstrap();
+  // Points the `kubernetes` Service at this API server, as upstream's
+  // endpoint reconciler does: Endpoints and EndpointSlice default/kubernetes
+  // with `address`:`port`, and the Service's targetPort = `port`. Idempotent
+  // (a restart with the same address writes nothing). Blocking.
+  Status publish_apiserver_endpoints(std::string_view address, int port);
   // Deletes every object in namespace `ns`, then the namespace itself.
   // Blocking; run on a worker thread.
   void finalize_namespace(const std::string& ns);
