@@ -45,6 +45,25 @@ std::string join_containers(const json::object& pod_spec, std::string_view field
   return out;
 }
 
+// The first address of `type` in a Node's status ("<none>" if none).
+std::string node_address(const json::object& node, std::string_view type) {
+  if (const auto* as = find_array(sub(node, "status"), "addresses")) {
+    for (const auto& a : *as) {
+      if (a.is_object() && get_string(a.as_object(), "type") == type) return get_string(a.as_object(), "address");
+    }
+  }
+  return "<none>";
+}
+
+// "a,b,c + N more..." as upstream's printers shorten lists to three.
+std::string first_three(const std::vector<std::string>& items) {
+  if (items.empty()) return "<none>";
+  std::string out;
+  for (std::size_t i = 0; i < items.size() && i < 3; ++i) out += (i ? "," : "") + items[i];
+  if (items.size() > 3) out += " + " + std::to_string(items.size() - 3) + " more...";
+  return out;
+}
+
 std::string selector_string(const json::object& spec) {
   const auto& sel = sub(spec, "selector");
   const json::object* ml = find_object(sel, "matchLabels");
@@ -229,7 +248,67 @@ std::vector<Column> columns_for(const ResourceInfo& info) {
                return json::value(or_none(roles));
              }},
             age_col,
-            {"Version", "string", 0, [](const json::object& o, std::int64_t) { return json::value(get_string(sub(sub(o, "status"), "nodeInfo"), "kubeletVersion")); }}};
+            {"Version", "string", 0, [](const json::object& o, std::int64_t) { return json::value(get_string(sub(sub(o, "status"), "nodeInfo"), "kubeletVersion")); }},
+            {"Internal-IP", "string", 1, [](const json::object& o, std::int64_t) { return json::value(node_address(o, "InternalIP")); }},
+            {"External-IP", "string", 1, [](const json::object& o, std::int64_t) { return json::value(node_address(o, "ExternalIP")); }},
+            {"OS-Image", "string", 1, [](const json::object& o, std::int64_t) { return json::value(or_none(get_string(sub(sub(o, "status"), "nodeInfo"), "osImage"))); }},
+            {"Kernel-Version", "string", 1, [](const json::object& o, std::int64_t) { return json::value(or_none(get_string(sub(sub(o, "status"), "nodeInfo"), "kernelVersion"))); }},
+            {"Container-Runtime", "string", 1, [](const json::object& o, std::int64_t) { return json::value(or_none(get_string(sub(sub(o, "status"), "nodeInfo"), "containerRuntimeVersion"))); }}};
+  }
+  if (info.group.empty() && k == "Endpoints") {
+    return {name,
+            {"Endpoints", "string", 0,
+             [](const json::object& o, std::int64_t) {
+               std::vector<std::string> eps;
+               if (const auto* subsets = find_array(o, "subsets")) {
+                 for (const auto& ss : *subsets) {
+                   if (!ss.is_object()) continue;
+                   const auto* addrs = find_array(ss.as_object(), "addresses");
+                   const auto* ports = find_array(ss.as_object(), "ports");
+                   if (addrs == nullptr) continue;
+                   for (const auto& a : *addrs) {
+                     if (!a.is_object()) continue;
+                     const std::string ip = get_string(a.as_object(), "ip");
+                     if (ports == nullptr || ports->empty()) eps.push_back(ip);
+                     else for (const auto& p : *ports) {
+                       if (p.is_object()) eps.push_back(ip + ":" + std::to_string(get_int(p.as_object(), "port", 0)));
+                     }
+                   }
+                 }
+               }
+               return json::value(first_three(eps));
+             }},
+            age_col};
+  }
+  if (info.group == "discovery.k8s.io" && k == "EndpointSlice") {
+    return {name,
+            {"AddressType", "string", 0, [](const json::object& o, std::int64_t) { return json::value(get_string(o, "addressType")); }},
+            {"Ports", "string", 0,
+             [](const json::object& o, std::int64_t) {
+               std::vector<std::string> ports;
+               if (const auto* ps = find_array(o, "ports")) {
+                 for (const auto& p : *ps) {
+                   if (p.is_object()) ports.push_back(std::to_string(get_int(p.as_object(), "port", 0)));
+                 }
+               }
+               return json::value(first_three(ports));
+             }},
+            {"Endpoints", "string", 0,
+             [](const json::object& o, std::int64_t) {
+               std::vector<std::string> addrs;
+               if (const auto* es = find_array(o, "endpoints")) {
+                 for (const auto& e : *es) {
+                   if (!e.is_object()) continue;
+                   if (const auto* as = find_array(e.as_object(), "addresses")) {
+                     for (const auto& a : *as) {
+                       if (a.is_string()) addrs.emplace_back(a.as_string());
+                     }
+                   }
+                 }
+               }
+               return json::value(first_three(addrs));
+             }},
+            age_col};
   }
   if (info.group.empty() && k == "ConfigMap") {
     return {name,
@@ -295,6 +374,7 @@ std::vector<Column> columns_for(const ResourceInfo& info) {
   }
   if (info.group == "batch" && k == "CronJob") {
     return {name, {"Schedule", "string", 0, [](const json::object& o, std::int64_t) { return json::value(get_string(sub(o, "spec"), "schedule")); }},
+            {"TimeZone", "string", 0, [](const json::object& o, std::int64_t) { return json::value(or_none(get_string(sub(o, "spec"), "timeZone"))); }},
             {"Suspend", "string", 0, [](const json::object& o, std::int64_t) {
                const auto& s = sub(o, "spec");
                bool v = s.contains("suspend") && s.at("suspend").is_bool() && s.at("suspend").as_bool();
@@ -303,6 +383,10 @@ std::vector<Column> columns_for(const ResourceInfo& info) {
             {"Active", "integer", 0, [](const json::object& o, std::int64_t) {
                const auto* a = find_array(sub(o, "status"), "active");
                return json::value(static_cast<std::int64_t>(a != nullptr ? a->size() : 0));
+             }},
+            {"Last Schedule", "date", 0, [](const json::object& o, std::int64_t now) {
+               std::int64_t t = parse_rfc3339(get_string(sub(o, "status"), "lastScheduleTime"));
+               return json::value(t < 0 ? std::string("<none>") : human_age(now - t));
              }},
             age_col};
   }

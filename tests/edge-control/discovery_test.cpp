@@ -1,4 +1,6 @@
 // Discovery, OpenAPI and Table documents: the shapes kubectl parses.
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -77,6 +79,47 @@ TEST(Table, PodColumnsAsKubectlPrintsThem) {
   EXPECT_EQ(cells[4].as_string(), "5m");
   EXPECT_EQ(cells[6].as_string(), "n1");
   EXPECT_EQ(t.at("rows").at(0).at("object").at("kind").as_string(), "PartialObjectMetadata");
+}
+
+// The columns `kubectl get` prints for one object of `resource`.
+std::map<std::string, std::string> table_row(std::string_view group, std::string_view version,
+                                             std::string_view resource, std::string_view object) {
+  auto obj = json::parse(object).as_object();
+  auto t = make_table(*find_resource(group, version, resource), {obj}, "7", "", IncludeObject::kMetadata,
+                      1767225600 + 300);
+  std::map<std::string, std::string> row;
+  const auto& defs = t.at("columnDefinitions").as_array();
+  const auto& cells = t.at("rows").at(0).at("cells").as_array();
+  for (std::size_t i = 0; i < defs.size(); ++i) {
+    const auto& c = cells[i];
+    row[std::string(defs[i].at("name").as_string())] =
+        c.is_string() ? std::string(c.as_string()) : json::serialize(c);
+  }
+  return row;
+}
+
+TEST(Table, NodeEndpointsSliceAndCronJobColumnsAsUpstream) {
+  auto node = table_row("", "v1", "nodes", R"({"metadata":{"name":"n1","creationTimestamp":"2026-01-01T00:00:00Z"},
+    "status":{"addresses":[{"type":"Hostname","address":"n1"},{"type":"InternalIP","address":"192.0.2.5"}],
+    "nodeInfo":{"osImage":"Debian GNU/Linux 12","kernelVersion":"6.1.0","containerRuntimeVersion":"containerd://1.6.20"}}})");
+  EXPECT_EQ(node["Internal-IP"], "192.0.2.5");
+  EXPECT_EQ(node["External-IP"], "<none>");
+  EXPECT_EQ(node["OS-Image"], "Debian GNU/Linux 12");
+  EXPECT_EQ(node["Kernel-Version"], "6.1.0");
+  EXPECT_EQ(node["Container-Runtime"], "containerd://1.6.20");
+  auto eps = table_row("", "v1", "endpoints", R"({"metadata":{"name":"web"},"subsets":[
+    {"addresses":[{"ip":"10.42.0.3"},{"ip":"10.42.0.4"}],"ports":[{"port":8080},{"port":9090}]}]})");
+  EXPECT_EQ(eps["Endpoints"], "10.42.0.3:8080,10.42.0.3:9090,10.42.0.4:8080 + 1 more...");
+  auto slice = table_row("discovery.k8s.io", "v1", "endpointslices", R"({"metadata":{"name":"web-x"},
+    "addressType":"IPv4","ports":[{"port":8080}],"endpoints":[{"addresses":["10.42.0.3"]},{"addresses":["10.42.0.4"]}]})");
+  EXPECT_EQ(slice["AddressType"], "IPv4");
+  EXPECT_EQ(slice["Ports"], "8080");
+  EXPECT_EQ(slice["Endpoints"], "10.42.0.3,10.42.0.4");
+  auto cj = table_row("batch", "v1", "cronjobs", R"({"metadata":{"name":"cj"},
+    "spec":{"schedule":"*/5 * * * *","timeZone":"Europe/Berlin"},"status":{"lastScheduleTime":"2026-01-01T00:03:00Z"}})");
+  EXPECT_EQ(cj["Schedule"], "*/5 * * * *");
+  EXPECT_EQ(cj["TimeZone"], "Europe/Berlin");
+  EXPECT_EQ(cj["Last Schedule"], "2m");
 }
 
 TEST(Pki, CreatesOnceAndReuses) {
