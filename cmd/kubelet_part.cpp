@@ -181,6 +181,10 @@ class KubeletPart final : public Part {
 
   void stop() override {
     log::logger("agent")->info("stopping ({})", o_.drain_on_stop ? "draining pods" : "pods keep running");
+    // Pod workers may be inside a StopContainer that waits out a grace
+    // period: cancel those calls so stop() returns now. A termination cut
+    // short resumes at the next start (the pod is still being deleted).
+    if (runtime_) runtime_->cancel_all();
     if (kubelet_) kubelet_->stop();
     if (node_) node_->stop();
     kubelet_.reset();

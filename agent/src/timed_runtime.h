@@ -37,6 +37,7 @@ class TimedRuntime final : public cri::RuntimeClient {
   }
 
   const std::string& endpoint() const override { return inner_.endpoint(); }
+  void cancel_all() override { inner_.cancel_all(); }
   Result<cri::VersionInfo> version() override { return timed([&] { return inner_.version(); }); }
   Result<cri::RuntimeStatus> status(bool verbose) override { return timed([&] { return inner_.status(verbose); }); }
   Result<std::string> run_pod_sandbox(const cri::PodSandboxConfig& c, const std::string& h) override {

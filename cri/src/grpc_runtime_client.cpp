@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -46,9 +48,24 @@ class GrpcRuntimeClient final : public RuntimeClient {
   Status invoke(std::string_view method, milliseconds timeout, Fn&& fn) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + timeout);
+    {
+      std::lock_guard lock(mu_);
+      if (cancelled_) return Status(Code::kCancelled, "CRI " + std::string(method) + " on " + endpoint_ + ": shutting down");
+      active_.insert(&context);
+    }
     grpc::Status s = fn(&context);
+    {
+      std::lock_guard lock(mu_);
+      active_.erase(&context);
+    }
     if (!s.ok()) return from_grpc(s, method, endpoint_);
     return ok_status();
+  }
+
+  void cancel_all() override {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    for (auto* c : active_) c->TryCancel();
   }
 
   template <typename Fn>
@@ -316,6 +333,10 @@ class GrpcRuntimeClient final : public RuntimeClient {
   std::unique_ptr<pb::ImageService::Stub> images_;
   const std::string endpoint_;
   const ClientOptions options_;
+
+  std::mutex mu_;
+  bool cancelled_ = false;                       // guarded by mu_
+  std::set<grpc::ClientContext*> active_;        // guarded by mu_: calls in flight
 };
 
 }  // namespace

@@ -369,5 +369,23 @@ TEST_F(CriClientTest, SlowCallsHitTheirDeadline) {
   EXPECT_LT(took, milliseconds(1200));
 }
 
+TEST_F(CriClientTest, CancelAllEndsCallsInFlightAndRefusesLaterOnes) {
+  runtime_.list_delay = milliseconds(5000);
+  start();
+  auto c = client(milliseconds(10000));
+  ASSERT_TRUE(c.ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<std::vector<Container>> r = std::vector<Container>{};
+  std::thread caller([&] { r = (*c)->list_containers(); });
+  std::this_thread::sleep_for(milliseconds(300));
+  (*c)->cancel_all();
+  caller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(3000)) << "the call waited out the runtime";
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCancelled);
+  auto later = (*c)->version();
+  EXPECT_EQ(later.status().code(), Code::kCancelled);
+}
+
 }  // namespace
 }  // namespace kedge::cri

@@ -31,6 +31,11 @@ class RuntimeClient {
   // The socket this client talks to ("unix:///run/containerd/containerd.sock").
   virtual const std::string& endpoint() const = 0;
 
+  // For shutdown: cancels every call in flight (they return CANCELLED) and
+  // fails every later call at once, so threads blocked in a long call (a
+  // StopContainer waiting out a grace period) can be joined. Any thread.
+  virtual void cancel_all() {}
+
   // ---- runtime
   virtual Result<VersionInfo> version() = 0;
   virtual Result<RuntimeStatus> status(bool verbose = false) = 0;
