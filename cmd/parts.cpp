@@ -13,8 +13,6 @@
 #include "part.h"
 
 namespace kedge::cmd {
-namespace {
-
 std::vector<std::string> local_addresses() {
   std::vector<std::string> out;
   ifaddrs* ifs = nullptr;
@@ -36,8 +34,6 @@ std::vector<std::string> local_addresses() {
   freeifaddrs(ifs);
   return out;
 }
-
-}  // namespace
 
 void add_node_flags(flags::FlagSet& set, NodeEnvironment& env) {
   set.add("node-name", &env.node_name, "this node's name; default: the hostname, lower-cased");

@@ -24,32 +24,11 @@
 #include "kedge/base/signals.h"
 #include "kedge/netlink/transport.h"
 #include "kedge/proxy/node_proxy.h"
+#include "part.h"
 #include "roles.h"
 
 namespace kedge::cmd {
 namespace {
-
-std::vector<std::string> local_addresses() {
-  std::vector<std::string> out;
-  ifaddrs* ifs = nullptr;
-  if (getifaddrs(&ifs) != 0) return out;
-  for (auto* i = ifs; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_LOOPBACK)) continue;
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (i->ifa_addr->sa_family == AF_INET) {
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
-    } else if (i->ifa_addr->sa_family == AF_INET6) {
-      auto* a6 = reinterpret_cast<sockaddr_in6*>(i->ifa_addr);
-      if (IN6_IS_ADDR_LINKLOCAL(&a6->sin6_addr)) continue;
-      inet_ntop(AF_INET6, &a6->sin6_addr, buf, sizeof buf);
-    } else {
-      continue;
-    }
-    out.emplace_back(buf);
-  }
-  freeifaddrs(ifs);
-  return out;
-}
 
 // Reads every *.json file of `dir`; a file that does not parse is logged and
 // left out (its objects disappear, as if deleted).

@@ -11,6 +11,7 @@
 #include "kedge/api/types/pod.h"
 #include "kedge/base/log.h"
 #include "kedge/controllers/rollout.h"
+#include "kedge/controllers/owned_pods.h"
 #include "kedge/controllers/workload_resources.h"
 
 namespace kedge::controllers {
@@ -205,25 +206,6 @@ class DaemonSetController::DsHandler final : public client::InformerHandler {
   DaemonSetController& c_;
 };
 
-class DaemonSetController::PodHandler final : public client::InformerHandler {
- public:
-  explicit PodHandler(DaemonSetController& c) : c_(c) {}
-  void on_add(const Object& obj) override { enqueue(*obj, true, false); }
-  void on_update(const Object&, const Object& obj) override { enqueue(*obj, false, false); }
-  void on_delete(const Object& obj) override { enqueue(*obj, false, true); }
-
- private:
-  void enqueue(const json::value& pod, bool added, bool deleted) {
-    auto ref = api::get_controller_ref(pod);
-    if (!ref || ref->kind != "DaemonSet") return;
-    std::string key = std::string(api::get_namespace(pod)) + "/" + ref->name;
-    if (added) c_.expectations_.creation_observed(key);
-    if (deleted) c_.expectations_.deletion_observed(key);
-    c_.queue().add(key);
-  }
-  DaemonSetController& c_;
-};
-
 // Node changes (new nodes, labels, taints) re-evaluate every DaemonSet;
 // heartbeats (status only) do not.
 class DaemonSetController::NodeHandler final : public client::InformerHandler {
@@ -252,7 +234,7 @@ DaemonSetController::DaemonSetController(Transport& transport, DaemonSetControll
       options_(std::move(options)),
       expectations_(options_.clock),
       ds_handler_(std::make_unique<DsHandler>(*this)),
-      pod_handler_(std::make_unique<PodHandler>(*this)),
+      pod_handler_(std::make_unique<OwnedPodHandler>("DaemonSet", queue(), expectations_)),
       node_handler_(std::make_unique<NodeHandler>(*this)) {}
 
 void DaemonSetController::register_watches() {

@@ -6,6 +6,7 @@
 #include "kedge/api/json_util.h"
 #include "kedge/api/meta.h"
 #include "kedge/base/log.h"
+#include "kedge/controllers/owned_pods.h"
 #include "kedge/controllers/workload_resources.h"
 
 namespace kedge::controllers {
@@ -150,31 +151,12 @@ class JobController::JobHandler final : public client::InformerHandler {
   JobController& c_;
 };
 
-class JobController::PodHandler final : public client::InformerHandler {
- public:
-  explicit PodHandler(JobController& c) : c_(c) {}
-  void on_add(const Object& obj) override { enqueue(*obj, true, false); }
-  void on_update(const Object&, const Object& obj) override { enqueue(*obj, false, false); }
-  void on_delete(const Object& obj) override { enqueue(*obj, false, true); }
-
- private:
-  void enqueue(const json::value& pod, bool added, bool deleted) {
-    auto ref = api::get_controller_ref(pod);
-    if (!ref || ref->kind != "Job") return;
-    std::string key = std::string(api::get_namespace(pod)) + "/" + ref->name;
-    if (added) c_.expectations_.creation_observed(key);
-    if (deleted) c_.expectations_.deletion_observed(key);
-    c_.queue().add(key);
-  }
-  JobController& c_;
-};
-
 JobController::JobController(Transport& transport, JobControllerOptions options)
     : Controller("job", transport, options.queue),
       options_(std::move(options)),
       expectations_(options_.clock),
       job_handler_(std::make_unique<JobHandler>(*this)),
-      pod_handler_(std::make_unique<PodHandler>(*this)) {}
+      pod_handler_(std::make_unique<OwnedPodHandler>("Job", queue(), expectations_)) {}
 
 void JobController::register_watches() {
   transport_.watch(jobs_resource(), job_handler_.get());

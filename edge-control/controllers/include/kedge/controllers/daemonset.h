@@ -62,7 +62,6 @@ class DaemonSetController final : public Controller {
 
  private:
   class DsHandler;
-  class PodHandler;
   class NodeHandler;
 
   struct Plan;

@@ -66,7 +66,6 @@ class JobController final : public Controller {
 
  private:
   class JobHandler;
-  class PodHandler;
   struct Counts;
 
   Status default_selector(const boost::json::value& job);
