@@ -82,7 +82,6 @@ Status Informer::list_and_replace() {
     old.swap(cache_);
     cache_ = fresh;
     resource_version_ = string_at(list, {"metadata", "resourceVersion"});
-    synced_ = true;
   }
   // Tell handlers the difference between what they knew and the new list.
   for (const auto& [key, obj] : fresh) {
@@ -102,6 +101,13 @@ Status Informer::list_and_replace() {
     }
   }
   for (auto* h : handlers_) h->on_synced();
+  // Synced only once every handler has been told the whole list, as
+  // client-go's HasSynced: a caller that waits for it and then looks at
+  // what its handler saw must not see half the list.
+  {
+    std::lock_guard lock(mu_);
+    synced_ = true;
+  }
   return {};
 }
 

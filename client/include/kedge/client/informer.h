@@ -67,6 +67,7 @@ class Informer {
   Status run();
   void stop();
 
+  // True once the first list has been delivered to every handler.
   bool has_synced() const;
   Object get(const std::string& ns, const std::string& name) const;
   std::vector<Object> list() const;
