@@ -76,9 +76,13 @@ std::vector<int> plan_old_rs_scale_down(int desired, int max_unavailable, const 
     out[i] -= n;
     cleaned += n;
   }
-  // 2. Healthy ones only while availability stays above the floor.
-  int available = new_rs.available;
-  for (const auto& rs : old_sorted) available += rs.available;
+  // 2. Healthy ones only while availability stays above the floor. A
+  // ReplicaSet's status lags its own spec: right after a scale-down its
+  // status still counts the pods being deleted, so availability is capped
+  // at each spec (else the next sync would scale down again and dip below
+  // the floor).
+  int available = std::min(new_rs.available, new_rs.replicas);
+  for (std::size_t i = 0; i < old_sorted.size(); ++i) available += std::min(old_sorted[i].available, out[i]);
   if (available <= min_available) return out;
   int budget = available - min_available;
   int scaled = 0;
