@@ -75,6 +75,15 @@ TEST(PlanOldRsScaleDown, UnhealthyFirstThenAvailabilityFloor) {
   EXPECT_EQ(plan, (std::vector<int>{0, 2}));
 }
 
+TEST(PlanOldRsScaleDown, StaleStatusAfterOwnScaleDownIsNotCountedTwice) {
+  // 4 desired, maxUnavailable 1: the old ReplicaSet was just scaled 4 → 3 but
+  // its status still says 4 available (the pod is being deleted); the new
+  // one has 2 replicas, none ready yet. Available is really 3 = the floor:
+  // nothing more may go.
+  auto plan = plan_old_rs_scale_down(4, 1, {{.replicas = 3, .available = 4}}, {.replicas = 2, .available = 0});
+  EXPECT_EQ(plan, std::vector<int>{3});
+}
+
 struct Sim {
   int desired, surge, unavailable;
   std::vector<RsCounts> old;
