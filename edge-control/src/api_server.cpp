@@ -4,6 +4,7 @@
 #include "kedge/control/api_handler.h"
 #include "kedge/control/node_proxy.h"
 #include "kedge/control/pki.h"
+#include "authn.h"
 
 namespace kedge::control {
 
@@ -12,6 +13,7 @@ struct ApiServer::Impl {
   std::unique_ptr<ApiHandler> handler;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<NodeProxy> node_proxy;  // pods/log → the pod's agent
+  std::unique_ptr<AccessControl> access;  // bearer tokens, RBAC, TokenRequest
   bool stopped = false;
 };
 
@@ -53,8 +55,12 @@ Status ApiServer::start() {
   impl->http = std::make_unique<HttpServer>(
       o.http,
       [impl](const HttpRequest& r) {
-        if (NodeProxy::handles(r)) return impl->node_proxy->handle(r);
-        return impl->handler->handle(r);
+        std::optional<HttpRequest> token_user;
+        if (auto refused = impl->access->check(r, token_user)) return std::move(*refused);
+        const HttpRequest& req = token_user ? *token_user : r;
+        if (AccessControl::handles(req)) return impl->access->handle(req);
+        if (NodeProxy::handles(req)) return impl->node_proxy->handle(req);
+        return impl->handler->handle(req);
       },
       [impl](std::string_view verb, int code) {
         if (impl->handler) impl->handler->count_request(verb, code);
@@ -74,6 +80,9 @@ Status ApiServer::start() {
   impl->handler = std::make_unique<ApiHandler>(std::move(ho));
   // Bootstrap and watch caches first, so the first request finds them.
   KEDGE_RETURN_IF_ERROR(impl->handler->start());
+  impl->access = std::make_unique<AccessControl>(
+      AccessControlOptions{.store = o.store, .signing_key = o.data_dir / "server" / "tls" / "service.key"});
+  KEDGE_RETURN_IF_ERROR(impl->access->start());
   KEDGE_RETURN_IF_ERROR(impl->http->start());
   if (!o.kubeconfig_path.empty()) {
     KEDGE_RETURN_IF_ERROR(write_admin_kubeconfig(
@@ -95,6 +104,7 @@ void ApiServer::stop() {
   impl_->stopped = true;
   if (impl_->handler) impl_->handler->stop();
   if (impl_->http) impl_->http->stop();
+  if (impl_->access) impl_->access->stop();
   if (impl_->node_proxy) impl_->node_proxy->stop();
 }
 
