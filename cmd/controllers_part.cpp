@@ -14,6 +14,7 @@
 // line per controller. A controller is a controllers::Controller with a
 // register_watches() method, constructed from the Transport (and whatever
 // else it needs from ControllerContext).
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,6 +33,7 @@
 #include "kedge/controllers/leader_election.h"
 #include "kedge/controllers/node_ipam.h"
 #include "kedge/controllers/node_lifecycle.h"
+#include "kedge/controllers/persistentvolume.h"
 #include "kedge/controllers/replicaset.h"
 #include "kedge/controllers/rest_transport.h"
 #include "kedge/controllers/serviceaccount.h"
@@ -111,6 +113,10 @@ void register_controllers(ControllerSet& set) {
   set.add<controllers::CronJobController>("cronjob");
   set.add<controllers::DaemonSetController>("daemonset");
   set.add<controllers::StatefulSetController>("statefulset");
+  set.add<controllers::PersistentVolumeController>(
+      "persistentvolume", controllers::PersistentVolumeControllerOptions{
+                              .storage_dir = (std::filesystem::path(ctx.env.data_dir) / "storage").string(),
+                              .default_node = ctx.env.node_name});
 }
 
 struct PartFlags {

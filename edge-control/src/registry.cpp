@@ -8,6 +8,7 @@
 #include "kedge/api/json_patch.h"
 #include "kedge/api/json_util.h"
 #include "kedge/api/merge_patch.h"
+#include "admission.h"
 #include "object_util.h"
 #include "service_alloc.h"
 #include "strategy.h"
@@ -146,6 +147,7 @@ ApiResult<WriteResult> Registry::create(const ResourceInfo& info, std::string_vi
   }
   KEDGE_API_RETURN_IF_ERROR(check_fields(info, obj, options.field_validation, result.warnings));
   KEDGE_API_RETURN_IF_ERROR(check_namespace_writable(info, ns));
+  if (info.group.empty() && info.kind == "Pod") KEDGE_API_RETURN_IF_ERROR(admit_pod_service_account(*this, ns, obj));
   meta["uid"] = new_uid();
   meta["creationTimestamp"] = now_rfc3339();
   for (auto drop : {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
@@ -154,6 +156,11 @@ ApiResult<WriteResult> Registry::create(const ResourceInfo& info, std::string_vi
   }
   if (tracks_generation(info)) meta["generation"] = 1;
   else meta.erase("generation");
+  if (info.group.empty() && info.kind == "PersistentVolumeClaim") {
+    if (const auto* sc = find_resource("storage.k8s.io", "v1", "storageclasses")) {
+      if (auto classes = list(*sc, "", ListOptions{}); classes.ok()) default_storage_class(obj, classes->items);
+    }
+  }
 
   for (int attempt = 0; attempt < kMaxCasRetries; ++attempt) {
     json::object candidate = obj;

@@ -87,6 +87,8 @@ std::vector<ResourceInfo> build_catalog() {
                 {"netpol"}));
   c.push_back(r("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass",
                 kCluster, {"pc"}));
+  // storage.k8s.io/v1: the local-path provisioner's classes (kedge's PV controller).
+  c.push_back(r("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", kCluster, {"sc"}));
   // certificates.k8s.io/v1
   c.push_back(r("certificates.k8s.io", "v1", "certificatesigningrequests",
                 "certificatesigningrequest", "CertificateSigningRequest", kCluster, {"csr"}, {},

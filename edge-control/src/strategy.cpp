@@ -121,6 +121,13 @@ void apply_defaults(const ResourceInfo& info, json::object& obj) {
     labels["kubernetes.io/metadata.name"] = get_string(metadata_of(obj), "name");
   } else if (is(info, "", "PersistentVolumeClaim")) {
     set_default(child_object(obj, "spec"), "volumeMode", "Filesystem");
+  } else if (is(info, "", "PersistentVolume")) {
+    auto& spec = child_object(obj, "spec");
+    set_default(spec, "volumeMode", "Filesystem");
+    set_default(spec, "persistentVolumeReclaimPolicy", "Retain");
+  } else if (is(info, "storage.k8s.io", "StorageClass")) {
+    set_default(obj, "reclaimPolicy", "Delete");
+    set_default(obj, "volumeBindingMode", "Immediate");
   } else if (info.group == "apps") {
     auto& spec = child_object(obj, "spec");
     if (info.kind != "DaemonSet" && info.kind != "ControllerRevision") set_default(spec, "replicas", 1);
@@ -201,6 +208,25 @@ static void add_default_tolerations(json::object& spec) {
   }
 }
 
+void default_storage_class(json::object& pvc, const std::vector<json::object>& classes) {
+  auto& spec = child_object(pvc, "spec");
+  if (spec.contains("storageClassName")) return;
+  const json::object* chosen = nullptr;
+  for (const auto& sc : classes) {
+    const auto* ann = find_object(metadata_of(sc), "annotations");
+    if (ann == nullptr || (get_string(*ann, "storageclass.kubernetes.io/is-default-class") != "true" &&
+                           get_string(*ann, "storageclass.beta.kubernetes.io/is-default-class") != "true")) {
+      continue;
+    }
+    // RFC 3339 UTC timestamps order as strings.
+    if (chosen == nullptr || get_string(metadata_of(sc), "creationTimestamp") >
+                                 get_string(metadata_of(*chosen), "creationTimestamp")) {
+      chosen = &sc;
+    }
+  }
+  if (chosen != nullptr) spec["storageClassName"] = get_string(metadata_of(*chosen), "name");
+}
+
 void prepare_for_create(const ResourceInfo& info, json::object& obj) {
   if (is(info, "", "Pod")) {
     add_default_tolerations(child_object(obj, "spec"));
@@ -279,6 +305,10 @@ std::vector<std::string> unknown_fields(const ResourceInfo& info, const json::ob
   else if (k == "RoleBinding" || k == "ClusterRoleBinding") add({"subjects", "roleRef"});
   else if (k == "ControllerRevision") add({"data", "revision"});
   else if (k == "PriorityClass") add({"value", "globalDefault", "description", "preemptionPolicy"});
+  else if (k == "StorageClass") {
+    add({"provisioner", "parameters", "reclaimPolicy", "mountOptions", "allowVolumeExpansion", "volumeBindingMode",
+         "allowedTopologies"});
+  }
   else if (k == "Event" && info.group.empty()) {
     add({"involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count",
          "type", "eventTime", "series", "action", "related", "reportingComponent",

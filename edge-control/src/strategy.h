@@ -23,6 +23,12 @@ bool tracks_generation(const ResourceInfo& info);
 // Fills upstream's defaults that clients and printers rely on.
 void apply_defaults(const ResourceInfo& info, boost::json::object& obj);
 
+// Upstream's DefaultStorageClass admission: a PersistentVolumeClaim created
+// without spec.storageClassName (absent, not "") gets the default class among
+// `classes` (annotation storageclass.kubernetes.io/is-default-class "true";
+// the newest one if several are marked, as upstream).
+void default_storage_class(boost::json::object& pvc, const std::vector<boost::json::object>& classes);
+
 // Create-time resets (status of kinds with a status subresource, namespace
 // phase, pod phase).
 void prepare_for_create(const ResourceInfo& info, boost::json::object& obj);

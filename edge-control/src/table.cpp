@@ -1,6 +1,7 @@
 #include "kedge/control/table.h"
 
 #include <functional>
+#include <map>
 
 #include "object_util.h"
 
@@ -95,6 +96,84 @@ std::string pod_status(const json::object& pod) {
   }
   if (metadata_of(pod).contains("deletionTimestamp")) reason = "Terminating";
   return reason.empty() ? "Pending" : reason;
+}
+
+// Upstream's helper.GetAccessModesAsString: abbreviations in a fixed order.
+std::string access_modes(const json::array* modes) {
+  std::string out;
+  for (const char* m : {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"}) {
+    bool has = false;
+    for (const auto& v : modes != nullptr ? *modes : json::array{}) has = has || (v.is_string() && v.as_string() == m);
+    if (!has) continue;
+    static const std::map<std::string_view, std::string_view> kShort{
+        {"ReadWriteOnce", "RWO"}, {"ReadOnlyMany", "ROX"}, {"ReadWriteMany", "RWX"}, {"ReadWriteOncePod", "RWOP"}};
+    out += (out.empty() ? "" : ",") + std::string(kShort.at(m));
+  }
+  return out;
+}
+
+// PersistentVolume, PersistentVolumeClaim and StorageClass columns as
+// upstream's printers (kubectl get pv,pvc,sc).
+std::vector<Column> storage_columns(const ResourceInfo& info, const Column& name, const Column& age_col) {
+  using O = const json::object&;
+  auto spec_str = [](std::string_view key, std::string fallback) {
+    return [key, fallback](O o, std::int64_t) {
+      std::string v = get_string(sub(o, "spec"), key);
+      return json::value(v.empty() ? fallback : v);
+    };
+  };
+  Column attrs_class{"VolumeAttributesClass", "string", 0, spec_str("volumeAttributesClassName", "<unset>")};
+  Column volume_mode{"VolumeMode", "string", 1, spec_str("volumeMode", "Filesystem")};
+  Column storage_class{"StorageClass", "string", 0, spec_str("storageClassName", "")};
+  if (info.kind == "PersistentVolume") {
+    return {name,
+            {"Capacity", "string", 0, [](O o, std::int64_t) { return json::value(get_string(sub(sub(o, "spec"), "capacity"), "storage")); }},
+            {"Access Modes", "string", 0, [](O o, std::int64_t) { return json::value(access_modes(find_array(sub(o, "spec"), "accessModes"))); }},
+            {"Reclaim Policy", "string", 0, spec_str("persistentVolumeReclaimPolicy", "")},
+            {"Status", "string", 0, [](O o, std::int64_t) { return json::value(get_string(sub(o, "status"), "phase")); }},
+            {"Claim", "string", 0, [](O o, std::int64_t) {
+               const auto* ref = find_object(sub(o, "spec"), "claimRef");
+               return json::value(ref == nullptr ? "" : get_string(*ref, "namespace") + "/" + get_string(*ref, "name"));
+             }},
+            storage_class, attrs_class,
+            {"Reason", "string", 0, [](O o, std::int64_t) { return json::value(get_string(sub(o, "status"), "reason")); }},
+            age_col, volume_mode};
+  }
+  if (info.kind == "PersistentVolumeClaim") {
+    auto bound = [](O o) { return get_string(sub(o, "status"), "phase") == "Bound"; };
+    return {name,
+            {"Status", "string", 0, [](O o, std::int64_t) { return json::value(get_string(sub(o, "status"), "phase")); }},
+            {"Volume", "string", 0, spec_str("volumeName", "")},
+            {"Capacity", "string", 0, [bound](O o, std::int64_t) {
+               return json::value(bound(o) ? get_string(sub(sub(o, "status"), "capacity"), "storage") : "");
+             }},
+            {"Access Modes", "string", 0, [bound](O o, std::int64_t) {
+               return json::value(bound(o) ? access_modes(find_array(sub(o, "status"), "accessModes")) : "");
+             }},
+            storage_class, attrs_class, age_col, volume_mode};
+  }
+  // StorageClass: " (default)" after the default class's name.
+  Column sc_name{"Name", "string", 0, [](O o, std::int64_t) {
+                   const auto& ann = sub(metadata_of(o), "annotations");
+                   bool is_default = get_string(ann, "storageclass.kubernetes.io/is-default-class") == "true" ||
+                                     get_string(ann, "storageclass.beta.kubernetes.io/is-default-class") == "true";
+                   return json::value(name_of(o) + (is_default ? " (default)" : ""));
+                 }};
+  auto top_str = [](std::string_view key, std::string fallback) {
+    return [key, fallback](O o, std::int64_t) {
+      std::string v = get_string(o, key);
+      return json::value(v.empty() ? fallback : v);
+    };
+  };
+  return {sc_name,
+          {"Provisioner", "string", 0, top_str("provisioner", "")},
+          {"ReclaimPolicy", "string", 0, top_str("reclaimPolicy", "Delete")},
+          {"VolumeBindingMode", "string", 0, top_str("volumeBindingMode", "Immediate")},
+          {"AllowVolumeExpansion", "string", 0, [](O o, std::int64_t) {
+             const auto it = o.find("allowVolumeExpansion");
+             return json::value(it != o.end() && it->value().is_bool() && it->value().as_bool() ? "true" : "false");
+           }},
+          age_col};
 }
 
 std::vector<Column> columns_for(const ResourceInfo& info) {
@@ -393,15 +472,8 @@ std::vector<Column> columns_for(const ResourceInfo& info) {
   if (info.group == "coordination.k8s.io" && k == "Lease") {
     return {name, {"Holder", "string", 0, [](const json::object& o, std::int64_t) { return json::value(get_string(sub(o, "spec"), "holderIdentity")); }}, age_col};
   }
-  if (info.group.empty() && k == "PersistentVolumeClaim") {
-    return {name, {"Status", "string", 0, [](const json::object& o, std::int64_t) { return json::value(get_string(sub(o, "status"), "phase")); }},
-            {"Volume", "string", 0, [](const json::object& o, std::int64_t) { return json::value(get_string(sub(o, "spec"), "volumeName")); }},
-            age_col};
-  }
-  if (info.group.empty() && k == "PersistentVolume") {
-    return {name, {"Status", "string", 0, [](const json::object& o, std::int64_t) { return json::value(get_string(sub(o, "status"), "phase")); }},
-            age_col};
-  }
+  if (info.group.empty() && (k == "PersistentVolumeClaim" || k == "PersistentVolume")) return storage_columns(info, name, age_col);
+  if (info.group == "storage.k8s.io" && k == "StorageClass") return storage_columns(info, name, age_col);
   return {name, age_col};
 }
 
