@@ -71,6 +71,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
     return unavailable("store " + impl->db_path.string() + " is in use by another process");
   }
 
+  // Snapshot copies are unlinked once opened; one left here was cut short by a crash.
+  for (const auto& entry : std::filesystem::directory_iterator(options.data_dir, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.starts_with("snapshot-") && name.ends_with(".tmp")) std::filesystem::remove(entry.path(), ec);
+  }
+
   KEDGE_ASSIGN_OR_RETURN(impl->writer_db, Db::open(impl->db_path, false));
   Db& db = *impl->writer_db;
   if (options.check_integrity_at_open) {
@@ -491,6 +497,15 @@ void SqliteStore::Impl::run_checkpointer() {
 
 Status SqliteStore::Impl::run_maintenance(const MaintenanceOp& op) {
   Db& db = *writer_db;
+  const auto started = std::chrono::steady_clock::now();
+  struct Timed {
+    std::atomic<std::int64_t>& max;
+    std::chrono::steady_clock::time_point started;
+    ~Timed() {
+      raise(max, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
+                     .count());
+    }
+  } timed{stat_max_maintenance_us, started};
   if (op.vacuum_pages > 0) {
     KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA incremental_vacuum(" + std::to_string(op.vacuum_pages) + ")"));
   }

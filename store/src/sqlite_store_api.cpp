@@ -148,6 +148,7 @@ SqliteStoreStats SqliteStore::stats() const {
                           .compaction_steps = s.stat_compaction_steps.load(),
                           .compaction_rows_deleted = s.stat_compaction_rows.load(),
                           .max_compaction_step_us = s.stat_max_step_us.load(),
+                          .max_maintenance_us = s.stat_max_maintenance_us.load(),
                           .watches = static_cast<std::int64_t>(s.hub->size())};
 }
 
@@ -221,16 +222,11 @@ void SqliteStore::Impl::run_compactor() {
     if (!maintenance_done) {
       lock.unlock();
       // Give freed pages back to the file system when a quarter of the file
-      // is free, then shrink the WAL.
-      // In steps of 2048 pages (8 MiB at most), each its own short writer turn.
-      for (int step = 0; step < 4096; ++step) {
-        auto free_ratio = with_reader([&](Db& db) -> Result<double> {
-          KEDGE_ASSIGN_OR_RETURN(std::int64_t pages, db.query_int("PRAGMA page_count"));
-          KEDGE_ASSIGN_OR_RETURN(std::int64_t free_pages, db.query_int("PRAGMA freelist_count"));
-          return pages > 0 ? static_cast<double>(free_pages) / static_cast<double>(pages) : 0.0;
-        });
-        if (!free_ratio.ok() || *free_ratio <= (step == 0 ? 0.25 : 0.02)) break;
-        if (!submit(MaintenanceOp{.vacuum_pages = 2048}).ok()) break;
+      // is free (down to 2 %), then shrink the WAL.
+      auto free = free_ratio();
+      if (free.ok() && *free > 0.25) {
+        Status vacuumed = vacuum_free_pages(0.02);
+        if (!vacuumed.ok()) log::logger("store")->warn("incremental vacuum failed: {}", vacuumed.to_string());
       }
       (void)submit(MaintenanceOp{.truncate_wal = true});
       lock.lock();

@@ -163,6 +163,7 @@ struct SqliteStore::Impl {
   std::atomic<std::int64_t> stat_compaction_steps{0};
   std::atomic<std::int64_t> stat_compaction_rows{0};
   std::atomic<std::int64_t> stat_max_step_us{0};
+  std::atomic<std::int64_t> stat_max_maintenance_us{0};
 
   std::unique_ptr<Lessor> lessor;
   std::unique_ptr<WatchHub> hub;
@@ -180,6 +181,13 @@ struct SqliteStore::Impl {
   void submit_async(WriteRequest request, std::function<void(WriteResult)> callback);
   template <typename Fn>
   auto with_reader(Fn&& fn) -> decltype(fn(std::declval<Db&>()));
+
+  // Any thread but the writer: incremental vacuum in writer turns of
+  // options.defragment_step_pages until at most `keep_ratio` of the file is
+  // free (0 = no free page left).
+  Status vacuum_free_pages(double keep_ratio);
+  // Free pages / all pages of the database file, as last committed.
+  Result<double> free_ratio();
 
   // Compactor thread.
   void run_compactor();

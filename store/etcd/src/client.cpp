@@ -1,8 +1,11 @@
 // EtcdStore: kedge::store::Store over etcd v3 gRPC (see etcd_client.h).
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -10,6 +13,7 @@
 #include "convert.h"
 #include "errors.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "kedge/base/log.h"
 #include "kedge/store/etcd_client.h"
 
 namespace kedge::store {
@@ -75,43 +79,38 @@ Result<Endpoint> make_endpoint(const std::string& url, const EtcdClientOptions& 
 
 constexpr const char* kErrCompacted = "etcdserver: mvcc: required revision has been compacted";
 
+// Picks the watch stub for a (re)connection; `attempt` > 0 after a failure
+// moves on to the next endpoint.
+using WatchStubPicker = std::function<etcdserverpb::Watch::Stub&(int attempt)>;
+
 // One etcd watch stream per Watch; its reader thread calls the observer.
+// When the stream breaks (etcd restarted, connection lost, endpoint gone) the
+// reader re-creates the watch from the revision after the last one delivered,
+// as clientv3 does, retrying with backoff until it succeeds or the Watch is
+// destroyed; a resume below etcd's compaction point ends the watch with the
+// compacted error and compact_revision, so the caller relists.
 class ClientWatch final : public Watch {
  public:
-  ClientWatch(etcdserverpb::Watch::Stub& stub, WatchObserver& observer) : observer_(observer) {
-    stream_ = stub.Watch(&ctx_);
-  }
+  ClientWatch(WatchStubPicker pick, const WatchRequest& request, WatchObserver& observer)
+      : pick_(std::move(pick)), request_(request), observer_(observer) {}
 
   ~ClientWatch() override {
-    stopping_ = true;
-    ctx_.TryCancel();
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      if (ctx_) ctx_->TryCancel();
+    }
+    stop_cv_.notify_all();
     if (reader_.joinable()) reader_.join();
   }
 
   // Sends the create request and waits for etcd's "created" reply.
-  Status start(const WatchRequest& r) {
-    etcdserverpb::WatchRequest req;
-    auto* c = req.mutable_create_request();
-    c->set_key(r.key);
-    c->set_range_end(r.range_end);
-    c->set_start_revision(r.start_revision);
-    c->set_prev_kv(r.prev_kv);
-    if (r.filter_noput) c->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
-    if (r.filter_nodelete) c->add_filters(etcdserverpb::WatchCreateRequest::NODELETE);
-    etcdserverpb::WatchResponse resp;
-    bool ok;
-    {
-      std::lock_guard lock(write_mu_);
-      ok = stream_->Write(req) && stream_->Read(&resp);
-    }
-    if (!ok) return from_grpc_or(stream_->Finish(), "etcd closed the watch stream");
-    if (!resp.created()) return internal_error("etcd answered a watch create without created=true");
-    if (resp.canceled()) {
-      stream_->WritesDone();
-      ctx_.TryCancel();
-      stream_->Finish().ok();  // the stream ends with the refusal above
-      return invalid_argument(resp.cancel_reason());
-    }
+  Status start() {
+    auto created = create(0, request_.start_revision);
+    if (!created.ok()) return created.status();
+    if (created->canceled()) return invalid_argument(created->cancel_reason());
+    // etcd starts a watch without a revision after its current one.
+    next_revision_ = request_.start_revision != 0 ? request_.start_revision : created->header().revision() + 1;
     reader_ = std::thread([this] { read_loop(); });
     return ok_status();
   }
@@ -119,22 +118,82 @@ class ClientWatch final : public Watch {
   void request_progress() override {
     etcdserverpb::WatchRequest req;
     req.mutable_progress_request();
-    std::lock_guard lock(write_mu_);
-    stream_->Write(req);
+    std::lock_guard lock(mu_);
+    if (stream_) stream_->Write(req);
   }
 
  private:
+  using Stream = grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
+
   static Status from_grpc_or(const grpc::Status& st, const char* fallback) {
     if (!st.ok()) return from_grpc(st);
     return unavailable(fallback);
   }
 
-  void read_loop() {
+  // Opens a stream and creates the watch from `revision`; returns etcd's
+  // first reply (created, or canceled when etcd refused it).
+  Result<etcdserverpb::WatchResponse> create(int attempt, Revision revision) {
+    etcdserverpb::WatchRequest req;
+    auto* c = req.mutable_create_request();
+    c->set_key(request_.key);
+    c->set_range_end(request_.range_end);
+    c->set_start_revision(revision);
+    c->set_prev_kv(request_.prev_kv);
+    if (request_.filter_noput) c->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+    if (request_.filter_nodelete) c->add_filters(etcdserverpb::WatchCreateRequest::NODELETE);
+    Stream* stream;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return cancelled("watch destroyed");
+      stream_.reset();  // a stream goes before its context
+      ctx_ = std::make_unique<grpc::ClientContext>();
+      stream_ = pick_(attempt).Watch(ctx_.get());
+      stream = stream_.get();
+    }
+    etcdserverpb::WatchResponse resp;
+    bool ok;
+    {
+      std::lock_guard lock(mu_);
+      ok = stream->Write(req);
+    }
+    ok = ok && stream->Read(&resp);
+    if (!ok) return from_grpc_or(stream->Finish(), "etcd closed the watch stream");
+    if (!resp.created()) return internal_error("etcd answered a watch create without created=true");
+    if (resp.canceled()) {
+      stream->WritesDone();
+      std::lock_guard lock(mu_);
+      ctx_->TryCancel();
+      stream->Finish().ok();  // the stream ends with the refusal above
+    }
+    return resp;
+  }
+
+  // Errors after which a new stream may work; anything else (auth, a bad
+  // request) ends the watch.
+  static bool retryable(const Status& st) {
+    switch (st.code()) {
+      case Code::kUnavailable:
+      case Code::kInternal:
+      case Code::kUnknown:
+      case Code::kCancelled:
+      case Code::kDeadlineExceeded:
+      case Code::kResourceExhausted:
+      case Code::kAborted:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // Delivers one stream's responses; returns why it ended, or OK with
+  // `finished` set when the watch ended for good.
+  Status pump(bool& finished) {
     etcdserverpb::WatchResponse resp;
     std::vector<Event> events;
     while (stream_->Read(&resp)) {
       if (resp.canceled()) {
-        if (stopping_) return;
+        finished = true;
+        if (stopping_) return {};
         if (resp.compact_revision() != 0) {
           observer_.on_canceled(out_of_range(kErrCompacted), resp.compact_revision());
         } else {
@@ -142,22 +201,73 @@ class ClientWatch final : public Watch {
                                                                        : resp.cancel_reason()),
                                 0);
         }
-        return;
+        return {};
       }
       events.clear();
-      for (const auto& e : resp.events()) events.push_back(from_pb(e));
+      for (const auto& e : resp.events()) {
+        events.push_back(from_pb(e));
+        next_revision_ = std::max(next_revision_, e.kv().mod_revision() + 1);
+      }
+      // An empty response is a progress notification: every event up to its
+      // header revision was delivered.
+      if (resp.events_size() == 0) next_revision_ = std::max(next_revision_, resp.header().revision() + 1);
       observer_.on_events(resp.header().revision(), events);
     }
-    if (stopping_) return;
-    auto st = stream_->Finish();
-    observer_.on_canceled(from_grpc_or(st, "etcd closed the watch stream"), 0);
+    return from_grpc_or(stream_->Finish(), "etcd closed the watch stream");
   }
 
+  void read_loop() {
+    auto backoff = std::chrono::milliseconds(100);
+    for (int attempt = 1;; ++attempt) {
+      bool finished = false;
+      Status ended = pump(finished);
+      if (finished || stopping_) return;
+      if (!retryable(ended)) {
+        observer_.on_canceled(ended, 0);
+        return;
+      }
+      log::logger("store")->warn("etcd watch stream ended ({}); resuming from revision {}", ended.to_string(),
+                                 next_revision_);
+      // Re-create the watch, moving through the endpoints, until it works.
+      while (true) {
+        {
+          std::unique_lock lock(mu_);
+          stop_cv_.wait_for(lock, backoff, [&] { return stopping_.load(); });
+          if (stopping_) return;
+        }
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+        auto created = create(attempt++, next_revision_);
+        if (created.ok() && created->canceled()) {
+          if (created->compact_revision() != 0) {
+            observer_.on_canceled(out_of_range(kErrCompacted), created->compact_revision());
+          } else {
+            observer_.on_canceled(cancelled(created->cancel_reason()), 0);
+          }
+          return;
+        }
+        if (created.ok()) break;
+        if (stopping_) return;
+        if (!retryable(created.status())) {
+          observer_.on_canceled(created.status(), 0);
+          return;
+        }
+      }
+      log::logger("store")->info("etcd watch resumed from revision {}", next_revision_);
+      backoff = std::chrono::milliseconds(100);
+    }
+  }
+
+  WatchStubPicker pick_;
+  const WatchRequest request_;
   WatchObserver& observer_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>> stream_;
-  std::mutex write_mu_;  // one writer at a time (create, progress requests)
+  // The reader thread replaces ctx_/stream_ on reconnect; mu_ guards the
+  // swap, writes on the stream and stopping_ against the destructor.
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<Stream> stream_;
   std::atomic<bool> stopping_{false};
+  Revision next_revision_ = 0;  // reader thread (and start() before it)
   std::thread reader_;
 };
 
@@ -258,8 +368,13 @@ Result<CompactResponse> EtcdStore::compact(Revision revision, bool physical) {
 }
 
 Result<std::unique_ptr<Watch>> EtcdStore::watch(const WatchRequest& request, WatchObserver& observer) {
-  auto w = std::make_unique<ClientWatch>(*impl_->endpoint().watch, observer);
-  KEDGE_RETURN_IF_ERROR(w->start(request));
+  Impl* impl = impl_.get();
+  auto pick = [impl](int attempt) -> etcdserverpb::Watch::Stub& {
+    if (attempt > 0 && impl->endpoints.size() > 1) impl->current.fetch_add(1);
+    return *impl->endpoint().watch;
+  };
+  auto w = std::make_unique<ClientWatch>(pick, request, observer);
+  KEDGE_RETURN_IF_ERROR(w->start());
   return std::unique_ptr<Watch>(std::move(w));
 }
 

@@ -1,5 +1,8 @@
-// etcdserverpb.Maintenance: Status, Alarm (GET), Defragment; the rest is
-// answered Unimplemented with a message.
+// etcdserverpb.Maintenance: Status, Alarm (GET), Defragment, Hash, HashKV,
+// Snapshot; MoveLeader and Alarm ACTIVATE/DEACTIVATE answer Unimplemented
+// with a message.
+#include <algorithm>
+
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "shared.h"
 
@@ -8,8 +11,62 @@ namespace {
 
 using etcdserverpb::Maintenance;
 // Served methods raw (see run_raw_unary) so malformed requests are answered as etcd does.
-using RawMaintenance = Maintenance::WithRawCallbackMethod_Status<
-    Maintenance::WithRawCallbackMethod_Alarm<Maintenance::WithRawCallbackMethod_Defragment<Maintenance::CallbackService>>>;
+using RawMaintenance = Maintenance::WithRawCallbackMethod_Status<Maintenance::WithRawCallbackMethod_Alarm<
+    Maintenance::WithRawCallbackMethod_Defragment<Maintenance::WithRawCallbackMethod_Hash<
+        Maintenance::WithRawCallbackMethod_HashKV<Maintenance::CallbackService>>>>>;
+
+// etcd streams its snapshot in 32 KiB messages.
+constexpr std::size_t kSnapshotChunk = 32 * 1024;
+
+// Streams a store snapshot: each chunk is read on the worker pool, then
+// written; the next read is posted when the write is done.
+class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  explicit SnapshotWriter(Shared& shared) : shared_(shared) {
+    shared_.pool.post([this] { open(); });
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream closed by the client"));
+      return;
+    }
+    shared_.pool.post([this] { next(); });
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void open() {
+    auto reader = shared_.store.snapshot();
+    if (!reader.ok()) {
+      Finish(to_grpc(reader.status()));
+      return;
+    }
+    reader_ = std::move(*reader);
+    remaining_ = reader_->size();
+    next();
+  }
+  // Pool thread; nothing touches `this` after Finish or StartWrite.
+  void next() {
+    auto chunk = reader_->read(kSnapshotChunk);
+    if (!chunk.ok()) {
+      Finish(to_grpc(chunk.status()));
+      return;
+    }
+    if (chunk->empty()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    remaining_ -= static_cast<std::int64_t>(chunk->size());
+    response_.set_remaining_bytes(static_cast<std::uint64_t>(std::max<std::int64_t>(0, remaining_)));
+    response_.set_blob(std::move(*chunk));
+    StartWrite(&response_);
+  }
+
+  Shared& shared_;
+  std::unique_ptr<SnapshotReader> reader_;
+  std::int64_t remaining_ = 0;
+  etcdserverpb::SnapshotResponse response_;
+};
 
 class MaintenanceService final : public RawMaintenance {
  public:
@@ -50,10 +107,9 @@ class MaintenanceService final : public RawMaintenance {
 
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
                                        grpc::ByteBuffer* out) override {
-    // The SQLite core returns free pages continuously (incremental vacuum
-    // after compaction), so there is nothing left for a defragment to do.
     return run_raw_unary<etcdserverpb::DefragmentRequest, etcdserverpb::DefragmentResponse>(
         ctx, in, out, shared_, [this](const etcdserverpb::DefragmentRequest&, etcdserverpb::DefragmentResponse* resp) {
+      if (auto st = shared_.store.defragment(); !st.ok()) return to_grpc(st);
       auto rev = shared_.current_revision();
       if (!rev.ok()) return to_grpc(rev.status());
       shared_.fill(resp->mutable_header(), *rev);
@@ -61,26 +117,38 @@ class MaintenanceService final : public RawMaintenance {
     });
   }
 
-  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx, const etcdserverpb::HashRequest*,
-                                 etcdserverpb::HashResponse*) override {
-    return finish_unimplemented(ctx, "Maintenance.Hash");
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                 grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::HashRequest, etcdserverpb::HashResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::HashRequest&, etcdserverpb::HashResponse* resp) {
+      auto hash = shared_.store.hash();
+      if (!hash.ok()) return to_grpc(hash.status());
+      shared_.fill(resp->mutable_header(), hash->revision);
+      resp->set_hash(hash->hash);
+      return grpc::Status::OK;
+    });
   }
-  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx, const etcdserverpb::HashKVRequest*,
-                                   etcdserverpb::HashKVResponse*) override {
-    return finish_unimplemented(ctx, "Maintenance.HashKV");
+
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) override {
+    return run_raw_unary<etcdserverpb::HashKVRequest, etcdserverpb::HashKVResponse>(
+        ctx, in, out, shared_, [this](const etcdserverpb::HashKVRequest& req, etcdserverpb::HashKVResponse* resp) {
+      auto hash = shared_.store.hash_kv(req.revision());
+      if (!hash.ok()) return to_grpc(hash.status());
+      shared_.fill(resp->mutable_header(), hash->revision);
+      resp->set_hash(hash->hash);
+      resp->set_compact_revision(hash->compact_revision);
+      return grpc::Status::OK;
+    });
   }
+
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx, const etcdserverpb::MoveLeaderRequest*,
                                        etcdserverpb::MoveLeaderResponse*) override {
     return finish_unimplemented(ctx, "Maintenance.MoveLeader");
   }
   grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(grpc::CallbackServerContext* /*ctx*/,
                                                                      const etcdserverpb::SnapshotRequest*) override {
-    class Refuse final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
-     public:
-      Refuse() { Finish(unimplemented_rpc("Maintenance.Snapshot (copy the SQLite file with the store stopped)")); }
-      void OnDone() override { delete this; }
-    };
-    return new Refuse();
+    return new SnapshotWriter(shared_);
   }
 
  private:

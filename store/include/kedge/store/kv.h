@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "kedge/base/status.h"
 #include "kedge/store/types.h"
@@ -49,6 +50,18 @@ class Watch {
   virtual ~Watch() = default;
   // Asks for a progress notification (empty on_events) at the current revision.
   virtual void request_progress() = 0;
+};
+
+// A consistent copy of the whole store (Maintenance.Snapshot), read in
+// chunks by one thread. The copy was taken when the reader was created;
+// writes after that are not in it. Destroying the reader frees the copy.
+class SnapshotReader {
+ public:
+  virtual ~SnapshotReader() = default;
+  // Total bytes of the copy.
+  virtual std::int64_t size() const = 0;
+  // The next up to `max` bytes; empty once everything was read.
+  virtual Result<std::string> read(std::size_t max) = 0;
 };
 
 class Store {
@@ -79,6 +92,27 @@ class Store {
   virtual Result<std::vector<LeaseId>> lease_list() = 0;
 
   virtual Result<StoreStatus> status() = 0;
+
+  // Maintenance (etcd's Maintenance service). An implementation that cannot
+  // do one answers Unimplemented, never a fake success.
+  //
+  // Returns free space to the file system.
+  virtual Status defragment() { return unimplemented("store: defragment is not supported here"); }
+  // A consistent copy of the whole store, which a store can be started from.
+  virtual Result<std::unique_ptr<SnapshotReader>> snapshot() {
+    return unimplemented("store: snapshot is not supported here");
+  }
+  // A hash of the MVCC keyspace at `revision` (0 = current): every change
+  // after the compaction point plus each key's surviving version at it.
+  // Equal on two stores with the same history; stable across restarts and
+  // physical compaction. Errors: compacted / future revision, as Range.
+  virtual Result<HashResponse> hash_kv(Revision revision) {
+    (void)revision;
+    return unimplemented("store: hash_kv is not supported here");
+  }
+  // A hash of everything stored, history included, as it lies on disk now
+  // (changes as physical compaction proceeds; for tests, as etcd's Hash).
+  virtual Result<HashResponse> hash() { return unimplemented("store: hash is not supported here"); }
 };
 
 }  // namespace kedge::store

@@ -79,6 +79,10 @@ struct SqliteStoreOptions {
   // Rows deleted per physical-compaction step (one short write transaction).
   int compaction_batch_rows = 1000;
 
+  // Pages one incremental-vacuum turn of the writer moves (defragment and
+  // after compaction); smaller = shorter writer stalls, more turns.
+  int defragment_step_pages = 256;
+
   // Run PRAGMA quick_check at open (a corrupt file fails open with DataLoss).
   bool check_integrity_at_open = true;
 
@@ -97,6 +101,7 @@ struct SqliteStoreStats {
   std::int64_t compaction_steps = 0;
   std::int64_t compaction_rows_deleted = 0;
   std::int64_t max_compaction_step_us = 0;  // longest physical-compaction step
+  std::int64_t max_maintenance_us = 0;      // longest vacuum/checkpoint turn of the writer
   std::int64_t watches = 0;                 // live watches
 };
 
@@ -127,6 +132,16 @@ class SqliteStore final : public Store {
   Result<LeaseTimeToLiveResponse> lease_time_to_live(LeaseId id, bool with_keys) override;
   Result<std::vector<LeaseId>> lease_list() override;
   Result<StoreStatus> status() override;
+  // Incremental vacuum until no free page is left, then a WAL truncate. Runs
+  // as writer turns of at most `defragment_step_pages` pages each, so writes
+  // queued meanwhile go between steps (stats().max_maintenance_us: the
+  // longest the writer was held).
+  Status defragment() override;
+  // VACUUM INTO a temporary file next to the database (a read transaction:
+  // writers go on), opened and unlinked; the copy is a kedge store file.
+  Result<std::unique_ptr<SnapshotReader>> snapshot() override;
+  Result<HashResponse> hash_kv(Revision revision) override;
+  Result<HashResponse> hash() override;
 
   SqliteStoreStats stats() const;
 

@@ -165,4 +165,11 @@ struct StoreStatus {
   std::int64_t db_size_in_use = 0;   // bytes of live pages
 };
 
+// Maintenance.Hash / HashKV.
+struct HashResponse {
+  Revision revision = 0;          // the store's current revision (header)
+  std::uint32_t hash = 0;
+  Revision compact_revision = 0;  // the compaction point the hash was taken at
+};
+
 }  // namespace kedge::store
