@@ -12,6 +12,7 @@
 
 #include "kedge/base/status.h"
 #include "kedge/client/rest_client.h"
+#include "token_manager.h"
 
 namespace kedge::agent::detail {
 
@@ -26,12 +27,17 @@ class ObjectSource {
   virtual ~ObjectSource() = default;
   // NotFound when the object does not exist.
   virtual Result<DataMap> get(ObjectKind kind, const std::string& ns, const std::string& name) = 0;
+  // A bound service-account token (projected serviceAccountToken sources).
+  virtual Result<std::string> service_account_token(const TokenKey& key) {
+    return unimplemented("no TokenRequest API for " + key.ns + "/" + key.service_account);
+  }
 };
 
 class ApiObjectSource final : public ObjectSource {
  public:
-  ApiObjectSource(client::RestClient& api, std::chrono::milliseconds ttl) : api_(api), ttl_(ttl) {}
+  ApiObjectSource(client::RestClient& api, std::chrono::milliseconds ttl) : api_(api), ttl_(ttl), tokens_(api) {}
   Result<DataMap> get(ObjectKind kind, const std::string& ns, const std::string& name) override;
+  Result<std::string> service_account_token(const TokenKey& key) override { return tokens_.get(key); }
 
  private:
   struct Entry {
@@ -42,6 +48,7 @@ class ApiObjectSource final : public ObjectSource {
   const std::chrono::milliseconds ttl_;
   std::mutex mu_;
   std::map<std::string, Entry> cache_;  // guarded by mu_
+  TokenManager tokens_;
 };
 
 // RFC 4648 base64 (padding optional); InvalidArgument on bad input.

@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 
+#include "../../edge-control/src/admission.h"
 #include "../../edge-control/src/authn.h"
 #include "../../edge-control/src/rbac.h"
 #include "../../edge-control/src/tokens.h"
@@ -379,6 +380,77 @@ TEST_F(AccessControlTest, SelfSubjectAccessReviewAnswersForTheCaller) {
   auto as_admin = admin("POST", r.path, r.body);
   resp = access_.handle(as_admin);
   EXPECT_TRUE(json::parse(resp.body).at("status").at("allowed").as_bool());
+}
+
+}  // namespace
+}  // namespace kedge::control
+
+namespace kedge::control {
+namespace {
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(registry_.bootstrap().ok()); }
+  ApiResult<WriteResult> create_pod(std::string_view body) {
+    return registry_.create(*find_resource("", "v1", "pods"), "default", json::parse(body).as_object(),
+                            WriteOptions{});
+  }
+  kedge::testing::FakeStore store_;
+  Registry registry_{store_};
+};
+
+TEST_F(AdmissionTest, PodsGetTheDefaultServiceAccountAndItsTokenVolume) {
+  auto r = create_pod(R"({"metadata":{"name":"p"},"spec":{
+      "initContainers":[{"name":"init","image":"busybox"}],
+      "containers":[{"name":"a","image":"busybox"},
+                    {"name":"b","image":"busybox","volumeMounts":[{"name":"own","mountPath":"/var/run/secrets/kubernetes.io/serviceaccount"}]}],
+      "volumes":[{"name":"own","emptyDir":{}}]}})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const auto& spec = r->object.at("spec").as_object();
+  EXPECT_EQ(spec.at("serviceAccountName").as_string(), "default");
+  const auto& volumes = spec.at("volumes").as_array();
+  ASSERT_EQ(volumes.size(), 2u);
+  std::string name(volumes[1].at("name").as_string());
+  EXPECT_TRUE(name.starts_with("kube-api-access-"));
+  EXPECT_EQ(name.size(), std::string("kube-api-access-").size() + 5);
+  const auto& sources = volumes[1].at("projected").at("sources").as_array();
+  EXPECT_EQ(sources[0].at("serviceAccountToken").at("expirationSeconds").as_int64(), 3607);
+  EXPECT_EQ(sources[1].at("configMap").at("name").as_string(), "kube-root-ca.crt");
+  EXPECT_EQ(sources[2].at("downwardAPI").at("items").at(0).at("fieldRef").at("fieldPath").as_string(),
+            "metadata.namespace");
+  auto mount_of = [&](std::string_view list, std::size_t i) {
+    const auto& mounts = spec.at(list).at(i).at("volumeMounts").as_array();
+    return mounts.back().as_object();
+  };
+  EXPECT_EQ(mount_of("initContainers", 0).at("name").as_string(), name);
+  EXPECT_EQ(mount_of("containers", 0).at("name").as_string(), name);
+  EXPECT_TRUE(mount_of("containers", 0).at("readOnly").as_bool());
+  EXPECT_EQ(mount_of("containers", 0).at("mountPath").as_string(), kServiceAccountMountPath);
+  EXPECT_EQ(mount_of("containers", 1).at("name").as_string(), "own");  // its own mount is kept
+}
+
+TEST_F(AdmissionTest, AutomountFalseOnPodOrServiceAccountAndMissingServiceAccounts) {
+  auto r = create_pod(R"({"metadata":{"name":"p1"},"spec":{"automountServiceAccountToken":false,
+      "containers":[{"name":"a","image":"busybox"}]}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->object.at("spec").as_object().contains("volumes"));
+  ASSERT_TRUE(registry_.create(*find_resource("", "v1", "serviceaccounts"), "default",
+                               json::parse(R"({"metadata":{"name":"quiet"},"automountServiceAccountToken":false})")
+                                   .as_object(),
+                               WriteOptions{}).ok());
+  r = create_pod(R"({"metadata":{"name":"p2"},"spec":{"serviceAccountName":"quiet","containers":[{"name":"a","image":"busybox"}]}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->object.at("spec").as_object().contains("volumes"));
+  // The pod's own setting wins over the ServiceAccount's.
+  r = create_pod(R"({"metadata":{"name":"p3"},"spec":{"serviceAccountName":"quiet","automountServiceAccountToken":true,
+      "containers":[{"name":"a","image":"busybox"}]}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->object.at("spec").at("volumes").as_array().size(), 1u);
+  r = create_pod(R"({"metadata":{"name":"p4"},"spec":{"serviceAccountName":"ghost","containers":[{"name":"a","image":"busybox"}]}})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, 403);
+  EXPECT_EQ(r.error().message, "pods \"p4\" is forbidden: error looking up service account default/ghost: "
+                               "serviceaccount \"ghost\" not found");
 }
 
 }  // namespace
