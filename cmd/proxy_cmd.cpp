@@ -68,11 +68,13 @@ int run_proxy(std::span<const std::string> args) {
   std::string status_address = "127.0.0.1:10249";
   std::int64_t min_sync_ms = 1000;
   std::int64_t max_endpoints = 10000;
+  std::int64_t shards = proxy::LayoutOptions{}.shards;
   bool ipv6 = true;
   bool cleanup = false;
   flags::FlagSet set("proxy", "Run the nftables service proxy for this node.");
   add_common_flags(set, common);
-  set.add("table", &table, "name of the nftables tables the proxy owns (family ip and ip6)");
+  set.add("table", &table, "name of the nftables tables the proxy owns (family ip and ip6; shards are <table>-NN)");
+  set.add("shards", &shards, "spread services over this many tables (a change costs the kernel what one holds)");
   set.add("node-name", &node_name, "this node's name (for traffic policy Local); default: hostname");
   set.add("node-ip", &node_ips, "addresses NodePorts listen on; default: every non-loopback address");
   set.add("cluster-cidr", &cluster_cidr, "pod CIDR; other sources reaching a cluster IP are masqueraded");
@@ -85,6 +87,10 @@ int run_proxy(std::span<const std::string> args) {
   set.add("cleanup", &cleanup, "remove the proxy's tables and exit");
   if (int rc = parse_or_exit(set, common, args); rc >= 0) return rc;
   auto logger = log::logger("proxy");
+  if (shards < 1 || shards > 100) {
+    std::fprintf(stderr, "kedge proxy: --shards must be between 1 and 100, got %lld\n", static_cast<long long>(shards));
+    return 2;
+  }
 
   if (cleanup) {
     auto transport = netlink::open_netfilter_socket();
@@ -97,7 +103,7 @@ int run_proxy(std::span<const std::string> args) {
       std::fprintf(stderr, "kedge proxy --cleanup: %s\n", st.to_string().c_str());
       return 1;
     }
-    logger->info("removed tables ip/ip6 {}", table);
+    logger->info("removed tables ip/ip6 {} and its shards", table);
     return 0;
   }
   if (manifests.empty() == kubeconfig.empty()) {
@@ -113,6 +119,7 @@ int run_proxy(std::span<const std::string> args) {
 
   proxy::NodeProxyOptions options{.kubeconfig = kubeconfig, .status_address = status_address};
   options.proxier.layout.table = table;
+  options.proxier.layout.shards = static_cast<std::uint32_t>(shards);
   options.proxier.layout.node_name = node_name;
   options.proxier.layout.node_ips = node_ips;
   options.proxier.layout.cluster_cidr = cluster_cidr;

@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
   std::vector<int> sizes = {1000, 10000};
   int repeat = 3;
   bool kedge_only = false;
+  std::uint32_t shards = proxy::LayoutOptions{}.shards;
+  std::string preload;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--services") {
@@ -133,12 +135,19 @@ int main(int argc, char** argv) {
       kedge_only = std::string(argv[i + 1]) == "true";
     } else if (a == "--repeat") {
       repeat = std::atoi(argv[i + 1]);
+    } else if (a == "--preload-nft") {  // a ruleset file loaded first (someone else's tables)
+      preload = argv[i + 1];
+    } else if (a == "--shards") {
+      shards = static_cast<std::uint32_t>(std::atoi(argv[i + 1]));
     }
   }
   if (unshare(CLONE_NEWNET) != 0) {
     std::perror("unshare(CLONE_NEWNET) (run as root)");
     return 1;
   }
+  // Other tables in the namespace (e.g. a big firewall) cost every commit
+  // too: the kernel walks every chain of every table at each commit.
+  if (!preload.empty() && sh("nft -f " + preload) != 0) return 1;
   auto transport = netlink::open_netfilter_socket();
   if (!transport.ok()) {
     std::fprintf(stderr, "%s\n", transport.status().to_string().c_str());
@@ -147,7 +156,10 @@ int main(int argc, char** argv) {
   proxy::LayoutOptions layout;
   layout.cluster_cidr = "10.42.0.0/16";
   layout.node_ips = {"192.168.1.10"};
-  const netlink::Table table{netlink::Family::kIp, layout.table};
+  layout.shards = shards;
+  std::fprintf(stderr, "%u shard tables\n", shards);
+  // The shard table bench/svc-0 (the service the change touches) lives in.
+  const std::string svc0_table = proxy::shard_table(layout, proxy::shard_of("bench/svc-0", shards));
 
   std::printf("| services | endpoints | kedge full sync ms (build + netlink) | nft -f full ms | speed-up | kedge 1-service change ms | nft -f change ms | speed-up | full sync msgs |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
@@ -173,10 +185,7 @@ int main(int argc, char** argv) {
       // kedge, from empty, through the Proxier exactly as `kedge proxy` runs
       // it (validation, change tracking, build, one batch, acks).
       TimingTransport timing(**transport);
-      {
-        proxy::Syncer remover(timing);
-        (void)remover.remove(table);
-      }
+      (void)proxy::cleanup(timing, layout.table);
       timing.send_ms = timing.receive_ms = 0;
       if (r == 0) {
         // Our side of a full sync, phase by phase (outside the timed run).
@@ -185,7 +194,7 @@ int main(int argc, char** argv) {
         const double build_ms = ms_since(p0);
         p0 = Clock::now();
         netlink::Batch batch;
-        proxy::plan_full(std::nullopt, built.ruleset, batch);
+        for (const auto& t : built.tables) proxy::plan_full(std::nullopt, t, batch);
         std::fprintf(stderr, "n=%d our phases: build_ruleset %.1f ms, plan_full+encode %.1f ms (%zu msgs, %.1f MB)\n", n,
                      build_ms, ms_since(p0), batch.size(), batch.bytes() / 1e6);
       }
@@ -236,34 +245,39 @@ int main(int argc, char** argv) {
       // The same change as nft text: the service chain rewritten, the new
       // endpoint chain added (what an nft-based proxy sends).
       std::string after;
-      sh("nft list table ip kedge-proxy", &after);
+      sh("nft list table ip " + svc0_table, &after);
       std::string svc_chain, new_ep;
-      for (const auto& c : built2.ruleset.chains) {
+      auto shard_of_svc0 = [&](const proxy::BuildResult& b) -> const netlink::Ruleset& {
+        return *std::find_if(b.tables.begin(), b.tables.end(),
+                             [&](const netlink::Ruleset& t) { return t.table.name == svc0_table; });
+      };
+      for (const auto& c : shard_of_svc0(built2).chains) {
         if (c.name.find("bench/svc-0/") == std::string::npos) continue;
         if (c.name.rfind("service-", 0) == 0) svc_chain = c.name;
-        if (c.name.rfind("endpoint-", 0) == 0 && !built.ruleset.find_chain(c.name)) new_ep = c.name;
+        if (c.name.rfind("endpoint-", 0) == 0 && !shard_of_svc0(built).find_chain(c.name)) new_ep = c.name;
       }
       std::ofstream("/tmp/kedge-bench-change.nft")
-          << "flush chain ip kedge-proxy " << svc_chain << "\ntable ip kedge-proxy {\n"
+          << "flush chain ip " << svc0_table << " " << svc_chain << "\ntable ip " << svc0_table << " {\n"
           << chain_block(after, svc_chain) << chain_block(after, new_ep) << "}\n";
       // Back to the base state with kedge, then time nft applying the change.
       proxier.update_slice(base_slice0);
       if (!proxier.sync_now().ok()) return 1;
-      sh("nft delete chain ip kedge-proxy " + new_ep + " 2>/dev/null");
+      sh("nft delete chain ip " + svc0_table + " " + new_ep + " 2>/dev/null");
       t0 = Clock::now();
       int rc = sh("nft -f /tmp/kedge-bench-change.nft 2>&1");
       nchange.push_back(ms_since(t0));
       if (rc != 0) std::fprintf(stderr, "nft -f change failed (rc %d)\n", rc);
-      // nft -f, from empty, the full ruleset as nft itself lists it.
+      // nft -f, from empty, the full ruleset as nft itself lists it (the
+      // bench's private namespace holds only kedge's tables).
       std::string full;
-      sh("nft list table ip kedge-proxy", &full);
+      sh("nft list ruleset", &full);
       std::ofstream("/tmp/kedge-bench-full.nft") << full;
-      sh("nft delete table ip kedge-proxy");
+      sh("nft flush ruleset");
       t0 = Clock::now();
       rc = sh("nft -f /tmp/kedge-bench-full.nft 2>&1");
       nfull.push_back(ms_since(t0));
       if (rc != 0) std::fprintf(stderr, "nft -f full failed (rc %d)\n", rc);
-      sh("nft delete table ip kedge-proxy");
+      sh("nft flush ruleset");
     }
     double kf = median(kfull), nf = median(nfull), kc = median(kchange), nc = median(nchange);
     std::printf("| %d | %d | %.1f | %.1f | %.1fx | %.2f | %.1f | %.1fx | %zu |\n", n, n * 5, kf, nf, nf / kf, kc,

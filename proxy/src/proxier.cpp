@@ -16,7 +16,7 @@ auto& logger() {
 }  // namespace
 
 Proxier::Proxier(ProxierOptions options, netlink::Transport& transport)
-    : options_(std::move(options)), transport_(transport), syncer_(transport, /*keep_last=*/false) {}
+    : options_(std::move(options)), transport_(transport), syncer_(transport) {}
 
 void Proxier::update_service(const Service& s) {
   Status st = validate(s);
@@ -121,6 +121,36 @@ void stale_udp(netlink::Family family, const std::vector<UdpDestination>& before
     }
   }
 }
+
+// Hairpin pairs are shared by every service with that endpoint: a share's
+// delta adds a pair only for its first user and deletes it only with its
+// last (`users` counts them; a failed batch forces a full sync, which
+// recounts).
+void count_hairpin_users(netlink::Ruleset& before, netlink::Ruleset& after,
+                         std::map<netlink::Bytes, std::uint32_t>& users) {
+  auto hairpin = [](netlink::Ruleset& rs) -> netlink::Set* {
+    for (auto& set : rs.sets) {
+      if (set.name == kHairpinSet) return &set;
+    }
+    return nullptr;
+  };
+  netlink::Set* was = hairpin(before);
+  netlink::Set* now = hairpin(after);
+  if (was == nullptr || now == nullptr) return;
+  std::set<netlink::Bytes> old_keys, new_keys;
+  for (const auto& e : was->elements) old_keys.insert(e.key);
+  for (const auto& e : now->elements) new_keys.insert(e.key);
+  for (const auto& k : old_keys) {
+    if (new_keys.count(k)) continue;
+    auto it = users.find(k);
+    if (it != users.end() && --it->second > 0) now->elements.push_back(netlink::Element{k, {}, {}, 0, 0});  // still used
+    else if (it != users.end()) users.erase(it);
+  }
+  for (const auto& k : new_keys) {
+    if (old_keys.count(k)) continue;
+    if (++users[k] > 1) was->elements.push_back(netlink::Element{k, {}, {}, 0, 0});  // already there
+  }
+}
 }  // namespace
 
 Proxier::ServiceInputs Proxier::inputs_locked(const std::string& key) const {
@@ -186,10 +216,22 @@ Status Proxier::sync_locked_out() {
     Result<SyncReport> report = SyncReport{};
     RulesetSize& size = sizes[family];
     if (full) {
-      auto built = build_ruleset(snapshot, options_.layout, family);
-      note_skipped(built.skipped);
-      report = syncer_.sync(built.ruleset, true);
-      size = size_of(built.ruleset);
+      // Streamed: each shard is built, encoded into the batch and dropped.
+      size = RulesetSize{};
+      BuildResult main;
+      const std::string& table = options_.layout.table;
+      report = syncer_.sync_full(
+          family, [&](const std::string& name) { return is_layout_table(table, name); },
+          [&](const std::function<void(const netlink::Ruleset&)>& emit) {
+            main = build_ruleset_streamed(snapshot, options_.layout, family, [&](netlink::Ruleset&& shard) {
+              size += size_of(shard);
+              emit(shard);
+            });
+            size += size_of(main.tables);
+            emit(main.tables.front());
+          });
+      hairpin_users_[family] = std::move(main.hairpin_users);
+      note_skipped(main.skipped);
     } else {
       size = sizes_[family];
       std::vector<ShareChange> changes;
@@ -197,19 +239,22 @@ Status Proxier::sync_locked_out() {
         auto share = [&](const ServiceInputs& in) {
           std::vector<const EndpointSlice*> slices;
           for (const auto& sl : in.slices) slices.push_back(&sl);
-          return build_service(in.service ? &*in.service : nullptr, slices, options_.layout, family);
+          return build_service(key, in.service ? &*in.service : nullptr, slices, options_.layout, family);
         };
         auto before = share(io.first);
         auto after = share(io.second);
         note_skipped(after.skipped);
         stale_udp(family, before.udp, after.udp, stale);
-        const auto b = size_of(before.ruleset), a = size_of(after.ruleset);
+        const auto b = size_of(before.tables), a = size_of(after.tables);
         size.chains += a.chains - b.chains;
         size.rules += a.rules - b.rules;
         size.elements += a.elements - b.elements;
-        changes.push_back(ShareChange{std::move(before.ruleset), std::move(after.ruleset)});
+        count_hairpin_users(before.tables[0], after.tables[0], hairpin_users_[family]);
+        for (std::size_t i = 0; i < after.tables.size(); ++i) {
+          changes.push_back(ShareChange{std::move(before.tables[i]), std::move(after.tables[i])});
+        }
       }
-      report = syncer_.sync_changes(netlink::Table{family, options_.layout.table}, changes);
+      report = syncer_.sync_changes(family, changes);
     }
     if (!report.ok()) {
       result = report.status();
@@ -327,7 +372,7 @@ ProxierStats Proxier::stats() const {
 Status cleanup(netlink::Transport& transport, const std::string& table) {
   Syncer s(transport);
   for (auto f : {netlink::Family::kIp, netlink::Family::kIp6}) {
-    KEDGE_RETURN_IF_ERROR(s.remove(netlink::Table{f, table}));
+    KEDGE_RETURN_IF_ERROR(s.remove(f, [&](const std::string& name) { return is_layout_table(table, name); }));
   }
   return ok_status();
 }

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <set>
+#include <string_view>
 
 namespace kedge::proxy {
 namespace {
@@ -33,22 +36,33 @@ constexpr const char* kNoEndpointServices = "no-endpoint-services";
 constexpr const char* kNoEndpointNodeports = "no-endpoint-nodeports";
 constexpr const char* kClusterIps = "cluster-ips";
 constexpr const char* kNodeportIps = "nodeport-ips";
+constexpr const char* kHairpin = "hairpin-endpoints";
+
+// Which table an object lives in: the main table (filtering, rejecting,
+// masquerading: nothing per service but set elements) or every shard table
+// (DNAT: the per-service chains, reached from the shard's own nat base
+// chains through its own service-ips map).
+enum class Where { kMain, kShard };
 
 struct BaseChainSpec {
   const char* name;
   const char* type;
   std::uint32_t hook;
   std::int32_t priority;
+  Where where;
 };
-// Filter chains run just before (-110) or after (-90) DNAT (-100).
+// Filter chains run just before (-110) or after (-90) DNAT (-100). Every
+// shard hooks nat prerouting/output at -100: the kernel runs the nat chains
+// of a hook one after the other until one of them sets up a DNAT, and a
+// service's key is in one shard's map only.
 constexpr std::array kBaseChains = {
-    BaseChainSpec{"filter-input", "filter", NF_INET_LOCAL_IN, -110},
-    BaseChainSpec{"filter-forward", "filter", NF_INET_FORWARD, -110},
-    BaseChainSpec{"filter-output", "filter", NF_INET_LOCAL_OUT, -110},
-    BaseChainSpec{"filter-output-post-dnat", "filter", NF_INET_LOCAL_OUT, -90},
-    BaseChainSpec{"nat-prerouting", "nat", NF_INET_PRE_ROUTING, -100},
-    BaseChainSpec{"nat-output", "nat", NF_INET_LOCAL_OUT, -100},
-    BaseChainSpec{"nat-postrouting", "nat", NF_INET_POST_ROUTING, 100},
+    BaseChainSpec{"filter-input", "filter", NF_INET_LOCAL_IN, -110, Where::kMain},
+    BaseChainSpec{"filter-forward", "filter", NF_INET_FORWARD, -110, Where::kMain},
+    BaseChainSpec{"filter-output", "filter", NF_INET_LOCAL_OUT, -110, Where::kMain},
+    BaseChainSpec{"filter-output-post-dnat", "filter", NF_INET_LOCAL_OUT, -90, Where::kMain},
+    BaseChainSpec{"nat-prerouting", "nat", NF_INET_PRE_ROUTING, -100, Where::kShard},
+    BaseChainSpec{"nat-output", "nat", NF_INET_LOCAL_OUT, -100, Where::kShard},
+    BaseChainSpec{"nat-postrouting", "nat", NF_INET_POST_ROUTING, 100, Where::kMain},
 };
 
 struct JumpSpec {
@@ -68,16 +82,23 @@ constexpr std::array kJumps = {
     JumpSpec{"nat-postrouting", false, kMasquerading},
 };
 
-enum class KeyKind { kAddrProtoPort, kProtoPort, kAddr };
+enum class KeyKind { kAddrProtoPort, kProtoPort, kAddr, kAddrAddr };
 struct MapSpec {
   const char* name;
   KeyKind key;
   bool verdict_map;
+  Where where;
 };
+// nodeport-ips is in both: sets cannot be shared across tables.
 constexpr std::array kMaps = {
-    MapSpec{kServiceIps, KeyKind::kAddrProtoPort, true},     MapSpec{kServiceNodeports, KeyKind::kProtoPort, true},
-    MapSpec{kNoEndpointServices, KeyKind::kAddrProtoPort, true}, MapSpec{kNoEndpointNodeports, KeyKind::kProtoPort, true},
-    MapSpec{kClusterIps, KeyKind::kAddr, false},             MapSpec{kNodeportIps, KeyKind::kAddr, false},
+    MapSpec{kServiceIps, KeyKind::kAddrProtoPort, true, Where::kShard},
+    MapSpec{kServiceNodeports, KeyKind::kProtoPort, true, Where::kShard},
+    MapSpec{kNodeportIps, KeyKind::kAddr, false, Where::kShard},
+    MapSpec{kNoEndpointServices, KeyKind::kAddrProtoPort, true, Where::kMain},
+    MapSpec{kNoEndpointNodeports, KeyKind::kProtoPort, true, Where::kMain},
+    MapSpec{kClusterIps, KeyKind::kAddr, false, Where::kMain},
+    MapSpec{kNodeportIps, KeyKind::kAddr, false, Where::kMain},
+    MapSpec{kHairpin, KeyKind::kAddrAddr, false, Where::kMain},
 };
 
 std::uint32_t addr_type(Family f) { return f == Family::kIp6 ? nl::type::kIpv6Addr : nl::type::kIpv4Addr; }
@@ -99,6 +120,10 @@ Set make_set(const MapSpec& m, Family f) {
       s.key_type = addr_type(f);
       s.key_len = addr_len(f);
       break;
+    case KeyKind::kAddrAddr:
+      s.key_type = nl::type::concat({addr_type(f), addr_type(f)});
+      s.key_len = addr_len(f) * 2;
+      break;
   }
   if (m.verdict_map) {
     s.flags = NFT_SET_MAP;
@@ -118,9 +143,14 @@ nl::Bytes key_app(const nl::Bytes& addr, Protocol p, std::int64_t port) {
 
 // Upstream-style chain names: a short stable hash keeps names unique while
 // the readable suffix says what the chain is for.
-std::string hashed(const std::string& prefix, const std::string& what) {
+std::uint64_t fnv1a(std::string_view s) {
   std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : what) h = (h ^ c) * 1099511628211ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string hashed(const std::string& prefix, const std::string& what) {
+  const std::uint64_t h = fnv1a(what);
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   std::string tag;
   for (int i = 0; i < 8; ++i) tag += kAlphabet[(h >> (i * 5)) & 31];
@@ -131,18 +161,22 @@ std::vector<Expr> ct_new() { return nl::ct_state_is(NF_CT_STATE_BIT(IP_CT_NEW));
 
 Rule rule(std::vector<Expr> exprs, std::string comment = {}) { return Rule{std::move(exprs), std::move(comment)}; }
 
-// Fixed chains: everything that does not depend on services.
-void add_static(nl::Ruleset& rs, const LayoutOptions& o, Family f) {
+// Fixed content of the main table or of a shard table: everything that
+// does not depend on services.
+void add_static(nl::Ruleset& rs, const LayoutOptions& o, Family f, Where where) {
   for (const auto& b : kBaseChains) {
-    rs.chains.push_back(Chain{b.name, nl::BaseHook{b.hook, b.priority, b.type, NF_ACCEPT}, {}});
+    if (b.where == where) rs.chains.push_back(Chain{b.name, nl::BaseHook{b.hook, b.priority, b.type, NF_ACCEPT}, {}});
   }
   for (const auto& j : kJumps) {
     auto it = std::find_if(rs.chains.begin(), rs.chains.end(), [&](const Chain& c) { return c.name == j.from; });
+    if (it == rs.chains.end()) continue;  // a base chain of the other kind of table
     std::vector<Expr> e = j.ct_new ? ct_new() : std::vector<Expr>{};
     e.push_back(nl::verdict(nl::jump(j.to)));
     it->rules.push_back(rule(std::move(e)));
   }
-  for (const auto& m : kMaps) rs.sets.push_back(make_set(m, f));
+  for (const auto& m : kMaps) {
+    if (m.where == where) rs.sets.push_back(make_set(m, f));
+  }
 
   auto concat_lookup = [&](const char* map) {
     return std::vector<Expr>{nl::ip_daddr(f, nl::kReg1), nl::meta_l4proto(nl::reg32(f == Family::kIp6 ? 4 : 1)),
@@ -154,32 +188,42 @@ void add_static(nl::Ruleset& rs, const LayoutOptions& o, Family f) {
                              nl::meta_l4proto(nl::kReg1), nl::th_dport(nl::reg32(1)),
                              nl::Lookup{nl::kReg1, map, nl::kRegVerdict, false, std::nullopt}};
   };
-  rs.chains.push_back(Chain{kServices, std::nullopt, {rule(concat_lookup(kServiceIps)), rule(nodeport_lookup(kServiceNodeports))}});
-  rs.chains.push_back(Chain{kServiceEndpointsCheck, std::nullopt, {rule(concat_lookup(kNoEndpointServices))}});
-  rs.chains.push_back(Chain{kNodeportEndpointsCheck, std::nullopt, {rule(nodeport_lookup(kNoEndpointNodeports))}});
-  rs.chains.push_back(Chain{kClusterIpsCheck, std::nullopt,
-                            {rule({nl::ip_daddr(f), nl::Lookup{nl::kReg1, kClusterIps, std::nullopt, false, std::nullopt},
-                                   nl::Reject{NFT_REJECT_ICMP_UNREACH, static_cast<std::uint8_t>(f == Family::kIp6 ? 4 : 3)}},
-                                  "reject traffic to unknown ports of cluster IPs")}});
   const std::uint32_t mark = o.masquerade_mark;
-  rs.chains.push_back(Chain{kMarkForMasquerade, std::nullopt,
-                            {rule({nl::Meta{NFT_META_MARK, nl::kReg1},
-                                   nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(~mark), nl::host32(mark)},
-                                   nl::MetaSet{NFT_META_MARK, nl::kReg1}})}});
-  rs.chains.push_back(Chain{kMasquerading, std::nullopt,
-                            {rule({nl::Meta{NFT_META_MARK, nl::kReg1},
-                                   nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(mark), nl::host32(0)},
-                                   nl::cmp_eq(nl::host32(0)), nl::verdict(nl::return_verdict())}),
-                             rule({nl::Meta{NFT_META_MARK, nl::kReg1},
-                                   nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(0xffffffffu), nl::host32(mark)},
-                                   nl::MetaSet{NFT_META_MARK, nl::kReg1}}),
-                             rule({nl::Masquerade{NF_NAT_RANGE_PROTO_RANDOM_FULLY}})}});
-  // TCP gets a reset: measured here, an ICMP port-unreachable for a
-  // forwarded SYN did not always reach the client, a RST always did.
-  rs.chains.push_back(Chain{kRejectChain, std::nullopt,
-                            {rule({nl::meta_l4proto(), nl::cmp_eq({IPPROTO_TCP}), nl::Reject{NFT_REJECT_TCP_RST, 0}}),
-                             rule({nl::Reject{NFT_REJECT_ICMP_UNREACH, static_cast<std::uint8_t>(f == Family::kIp6 ? 4 : 3)}})}});
-  rs.chains.push_back(Chain{kDropChain, std::nullopt, {rule({nl::verdict(nl::drop())})}});
+  if (where == Where::kShard) {
+    rs.chains.push_back(
+        Chain{kServices, std::nullopt, {rule(concat_lookup(kServiceIps)), rule(nodeport_lookup(kServiceNodeports))}});
+    rs.chains.push_back(Chain{kMarkForMasquerade, std::nullopt,
+                              {rule({nl::Meta{NFT_META_MARK, nl::kReg1},
+                                     nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(~mark), nl::host32(mark)},
+                                     nl::MetaSet{NFT_META_MARK, nl::kReg1}})}});
+    rs.chains.push_back(Chain{kDropChain, std::nullopt, {rule({nl::verdict(nl::drop())})}});
+  } else {
+    rs.chains.push_back(Chain{kServiceEndpointsCheck, std::nullopt, {rule(concat_lookup(kNoEndpointServices))}});
+    rs.chains.push_back(Chain{kNodeportEndpointsCheck, std::nullopt, {rule(nodeport_lookup(kNoEndpointNodeports))}});
+    rs.chains.push_back(
+        Chain{kClusterIpsCheck, std::nullopt,
+              {rule({nl::ip_daddr(f), nl::Lookup{nl::kReg1, kClusterIps, std::nullopt, false, std::nullopt},
+                     nl::Reject{NFT_REJECT_ICMP_UNREACH, static_cast<std::uint8_t>(f == Family::kIp6 ? 4 : 3)}},
+                    "reject traffic to unknown ports of cluster IPs")}});
+    rs.chains.push_back(Chain{kMasquerading, std::nullopt,
+                              {rule({nl::ip_saddr(f, nl::kReg1), nl::ip_daddr(f, nl::reg32(f == Family::kIp6 ? 4 : 1)),
+                                     nl::Lookup{nl::kReg1, kHairpin, std::nullopt, false, std::nullopt},
+                                     nl::Masquerade{NF_NAT_RANGE_PROTO_RANDOM_FULLY}},
+                                    "hairpin: an endpoint reached itself through a service"),
+                               rule({nl::Meta{NFT_META_MARK, nl::kReg1},
+                                     nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(mark), nl::host32(0)},
+                                     nl::cmp_eq(nl::host32(0)), nl::verdict(nl::return_verdict())}),
+                               rule({nl::Meta{NFT_META_MARK, nl::kReg1},
+                                     nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(0xffffffffu), nl::host32(mark)},
+                                     nl::MetaSet{NFT_META_MARK, nl::kReg1}}),
+                               rule({nl::Masquerade{NF_NAT_RANGE_PROTO_RANDOM_FULLY}})}});
+    // TCP gets a reset: measured here, an ICMP port-unreachable for a
+    // forwarded SYN did not always reach the client, a RST always did.
+    rs.chains.push_back(
+        Chain{kRejectChain, std::nullopt,
+              {rule({nl::meta_l4proto(), nl::cmp_eq({IPPROTO_TCP}), nl::Reject{NFT_REJECT_TCP_RST, 0}}),
+               rule({nl::Reject{NFT_REJECT_ICMP_UNREACH, static_cast<std::uint8_t>(f == Family::kIp6 ? 4 : 3)}})}});
+  }
   for (const auto& ip : o.node_ips) {
     auto b = nl::parse_ip(ip);
     if (!b.ok() || b->size() != addr_len(f)) continue;
@@ -200,14 +244,31 @@ Set& find_set(nl::Ruleset& rs, const char* name) {
   return *std::find_if(rs.sets.begin(), rs.sets.end(), [&](const Set& s) { return s.name == name; });
 }
 
-// Load-balances over `eps` (already chains): affinity first, then numgen.
-void add_balancing(std::vector<Rule>& rules, const std::vector<std::pair<std::string, std::string>>& eps, bool affinity,
-                   Family f) {
-  // eps: (endpoint chain, affinity set)
+// Where the balancing rules send a connection to one endpoint.
+struct Target {
+  nl::Bytes ip;
+  std::int64_t port = 0;
+  std::string chain;     // services with affinity: the endpoint's chain; else "" (DNAT inline)
+  std::string affinity;  // its affinity set (with `chain`)
+};
+
+// The verdict part of a rule that picks `t`: a goto to its chain, or the
+// DNAT itself. Inlining the DNAT saves a chain per endpoint, and chains are
+// what every commit costs: the kernel walks every chain of every table at
+// each commit (nf_tables_commit → nf_tables_commit_chain), so 50k endpoint
+// chains made a one-service change cost ~10 ms however the tables are split.
+std::vector<Expr> send_to(const Target& t, Protocol p, Family f) {
+  if (!t.chain.empty()) return {nl::verdict(nl::go_to(t.chain))};
+  return {nl::meta_l4proto(), nl::cmp_eq({protocol_number(p)}), nl::load(t.ip, nl::kReg1),
+          nl::load(nl::be16(static_cast<std::uint16_t>(t.port)), nl::kReg2), nl::Nat{NFT_NAT_DNAT, f, nl::kReg1, nl::kReg2, 0}};
+}
+
+// Load-balances over `eps`: affinity first, then numgen.
+void add_balancing(std::vector<Rule>& rules, const std::vector<Target>& eps, bool affinity, Protocol p, Family f) {
   if (affinity) {
-    for (const auto& [chain, aff] : eps) {
-      rules.push_back(rule({nl::ip_saddr(f), nl::Lookup{nl::kReg1, aff, std::nullopt, false, std::nullopt},
-                            nl::verdict(nl::go_to(chain))}));
+    for (const auto& t : eps) {
+      rules.push_back(rule({nl::ip_saddr(f), nl::Lookup{nl::kReg1, t.affinity, std::nullopt, false, std::nullopt},
+                            nl::verdict(nl::go_to(t.chain))}));
     }
   }
   // Endpoint i is taken with probability 1/(N-i) among those not taken
@@ -219,13 +280,23 @@ void add_balancing(std::vector<Rule>& rules, const std::vector<std::pair<std::st
   // anonymous vmaps × 50k endpoint gotos took minutes. Without them the
   // table holds a handful of sets and the commit stays linear.
   for (std::size_t i = 0; i + 1 < eps.size(); ++i) {
-    rules.push_back(rule({nl::Numgen{nl::kReg1, static_cast<std::uint32_t>(eps.size() - i), NFT_NG_RANDOM, 0},
-                          nl::cmp_eq(nl::host32(0)), nl::verdict(nl::go_to(eps[i].first))}));
+    std::vector<Expr> e{nl::Numgen{nl::kReg1, static_cast<std::uint32_t>(eps.size() - i), NFT_NG_RANDOM, 0},
+                        nl::cmp_eq(nl::host32(0))};
+    auto to = send_to(eps[i], p, f);
+    e.insert(e.end(), to.begin(), to.end());
+    rules.push_back(rule(std::move(e)));
   }
-  rules.push_back(rule({nl::verdict(nl::go_to(eps.back().first))}));
+  rules.push_back(rule(send_to(eps.back(), p, f)));
 }
 
-void add_service_port(nl::Ruleset& rs, BuildResult& out, const Service& svc, const ServicePort& sp,
+// Where a service's share goes: its set elements in the main table, its
+// chains and map elements in its shard.
+struct Tables {
+  nl::Ruleset& main;
+  nl::Ruleset& shard;
+};
+
+void add_service_port(Tables& t, BuildResult& out, const Service& svc, const ServicePort& sp,
                       const std::vector<const EndpointSlice*>& slices, const LayoutOptions& o, Family f) {
   const std::string what = key_of(svc) + "/" + std::string(protocol_name(sp.protocol)) + "/" +
                            (sp.name.empty() ? std::to_string(sp.port) : sp.name);
@@ -291,56 +362,60 @@ void add_service_port(nl::Ruleset& rs, BuildResult& out, const Service& svc, con
   const std::string svc_chain = hashed("service", what);
   const std::string ext_chain = hashed("external", what);
   const bool has_external = !external_ips.empty() || has_nodeport;
-  Set& cluster_set = find_set(rs, kClusterIps);
+  Set& cluster_set = find_set(t.main, kClusterIps);
   for (const auto& ip : cluster_ips) cluster_set.elements.push_back(Element{ip, {}, {}, 0, 0});
 
-  // Endpoint chains.
-  std::vector<std::pair<std::string, std::string>> eps, local_eps;
+  // Hairpin (an endpoint reaching itself through the service) is
+  // masqueraded in postrouting, where saddr == daddr tells it apart: one
+  // element per endpoint in the main table instead of a rule per endpoint.
   for (const auto& b : all) {
-    std::string ep_what = what + "__" + b.ip_text + "/" + std::to_string(b.port);
-    std::string chain = hashed("endpoint", ep_what);
-    std::string aff = hashed("affinity", ep_what);
-    Chain c{chain, std::nullopt, {}};
-    auto hairpin = std::vector<Expr>{nl::ip_saddr(f), nl::cmp_eq(b.ip), nl::verdict(nl::jump(kMarkForMasquerade))};
-    c.rules.push_back(rule(std::move(hairpin)));
+    nl::Bytes pair = b.ip;
+    pair.insert(pair.end(), b.ip.begin(), b.ip.end());
+    find_set(t.main, kHairpin).elements.push_back(Element{std::move(pair), {}, {}, 0, 0});
+  }
+  // Endpoint chains only with session affinity (the affinity set update
+  // needs a rule of its own); else the balancing rules DNAT directly.
+  std::vector<Target> eps, local_eps;
+  for (const auto& b : all) {
+    Target target{b.ip, b.port, {}, {}};
     if (svc.affinity_client_ip) {
+      std::string ep_what = what + "__" + b.ip_text + "/" + std::to_string(b.port);
+      target.chain = hashed("endpoint", ep_what);
+      target.affinity = hashed("affinity", ep_what);
       Set s;
-      s.name = aff;
+      s.name = target.affinity;
       s.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL;
       s.key_type = addr_type(f);
       s.key_len = addr_len(f);
       s.timeout_ms = static_cast<std::uint64_t>(svc.affinity_timeout_seconds) * 1000;
       s.size = 65535;
-      rs.sets.push_back(std::move(s));
-      c.rules.push_back(rule({nl::ip_saddr(f), nl::Dynset{NFT_DYNSET_OP_UPDATE, nl::kReg1, aff, 0}}));
+      t.shard.sets.push_back(std::move(s));
+      Chain c{target.chain, std::nullopt, {}};
+      c.rules.push_back(rule({nl::ip_saddr(f), nl::Dynset{NFT_DYNSET_OP_UPDATE, nl::kReg1, target.affinity, 0}}));
+      c.rules.push_back(rule(send_to(Target{b.ip, b.port, {}, {}}, sp.protocol, f)));
+      t.shard.chains.push_back(std::move(c));
     }
-    c.rules.push_back(rule({nl::meta_l4proto(), nl::cmp_eq({protocol_number(sp.protocol)}), nl::load(b.ip, nl::kReg1),
-                            nl::load(nl::be16(static_cast<std::uint16_t>(b.port)), nl::kReg2),
-                            nl::Nat{NFT_NAT_DNAT, f, nl::kReg1, nl::kReg2, 0}}));
-    rs.chains.push_back(std::move(c));
-    eps.emplace_back(chain, aff);
-    if (b.local) local_eps.emplace_back(chain, aff);
+    if (b.local) local_eps.push_back(target);
+    eps.push_back(std::move(target));
   }
 
   const auto& cluster_eps = svc.internal_traffic_policy == TrafficPolicy::kLocal ? local_eps : eps;
   const auto& external_eps = svc.external_traffic_policy == TrafficPolicy::kLocal ? local_eps : eps;
-  const Element* unused = nullptr;
-  (void)unused;
   auto to = [](const std::string& chain) { return nl::go_to(chain); };
 
   if (all.empty()) {
     // No endpoints at all: reject at once (filter hooks), never black-hole.
     for (const auto& ip : cluster_ips) {
-      find_set(rs, kNoEndpointServices).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(kRejectChain), 0, 0});
+      find_set(t.main, kNoEndpointServices).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(kRejectChain), 0, 0});
     }
     for (const auto& ip : external_ips) {
-      find_set(rs, kNoEndpointServices).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(kRejectChain), 0, 0});
+      find_set(t.main, kNoEndpointServices).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(kRejectChain), 0, 0});
     }
     if (has_nodeport) {
       nl::Bytes k = nl::pad4({protocol_number(sp.protocol)});
       auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(sp.node_port)));
       k.insert(k.end(), pt.begin(), pt.end());
-      find_set(rs, kNoEndpointNodeports).elements.push_back(Element{k, {}, to(kRejectChain), 0, 0});
+      find_set(t.main, kNoEndpointNodeports).elements.push_back(Element{k, {}, to(kRejectChain), 0, 0});
     }
     return;
   }
@@ -361,10 +436,10 @@ void add_service_port(nl::Ruleset& rs, BuildResult& out, const Service& svc, con
     }
   }
   if (cluster_eps.empty()) sc.rules.push_back(rule({nl::verdict(nl::drop())}, "no local endpoints"));
-  else add_balancing(sc.rules, cluster_eps, svc.affinity_client_ip, f);
-  rs.chains.push_back(std::move(sc));
+  else add_balancing(sc.rules, cluster_eps, svc.affinity_client_ip, sp.protocol, f);
+  t.shard.chains.push_back(std::move(sc));
   for (const auto& ip : cluster_ips) {
-    find_set(rs, kServiceIps).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(svc_chain), 0, 0});
+    find_set(t.shard, kServiceIps).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(svc_chain), 0, 0});
   }
 
   if (!has_external) return;
@@ -373,20 +448,20 @@ void add_service_port(nl::Ruleset& rs, BuildResult& out, const Service& svc, con
   if (svc.external_traffic_policy == TrafficPolicy::kLocal) {
     // Keep the client's address: no masquerade, local endpoints only.
     if (external_eps.empty()) ec.rules.push_back(rule({nl::verdict(nl::go_to(kDropChain))}, "no local endpoints"));
-    else add_balancing(ec.rules, external_eps, svc.affinity_client_ip, f);
+    else add_balancing(ec.rules, external_eps, svc.affinity_client_ip, sp.protocol, f);
   } else {
     ec.rules.push_back(rule({nl::verdict(nl::jump(kMarkForMasquerade))}, "masquerade external traffic"));
     ec.rules.push_back(rule({nl::verdict(nl::go_to(svc_chain))}));
   }
-  rs.chains.push_back(std::move(ec));
+  t.shard.chains.push_back(std::move(ec));
   for (const auto& ip : external_ips) {
-    find_set(rs, kServiceIps).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(ext_chain), 0, 0});
+    find_set(t.shard, kServiceIps).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(ext_chain), 0, 0});
   }
   if (has_nodeport) {
     nl::Bytes k = nl::pad4({protocol_number(sp.protocol)});
     auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(sp.node_port)));
     k.insert(k.end(), pt.begin(), pt.end());
-    find_set(rs, kServiceNodeports).elements.push_back(Element{k, {}, to(ext_chain), 0, 0});
+    find_set(t.shard, kServiceNodeports).elements.push_back(Element{k, {}, to(ext_chain), 0, 0});
   }
 }
 
@@ -407,40 +482,90 @@ void canonicalize(nl::Ruleset& rs) {
   std::sort(rs.sets.begin(), rs.sets.end(), [](const Set& a, const Set& b) { return a.name < b.name; });
 }
 
-void add_service(nl::Ruleset& rs, BuildResult& out, const Service& svc, const std::vector<const EndpointSlice*>& slices,
+void add_service(Tables& t, BuildResult& out, const Service& svc, const std::vector<const EndpointSlice*>& slices,
                  const LayoutOptions& o, Family f) {
   if (svc.type == ServiceType::kExternalName) return;
-  for (const auto& sp : svc.ports) add_service_port(rs, out, svc, sp, slices, o, f);
+  for (const auto& sp : svc.ports) add_service_port(t, out, svc, sp, slices, o, f);
+}
+
+nl::Ruleset empty_table(Family f, std::string name) {
+  nl::Ruleset rs;
+  rs.table = nl::Table{f, std::move(name)};
+  return rs;
 }
 
 }  // namespace
 
-BuildResult build_ruleset(const ProxyState& state, const LayoutOptions& o, Family f) {
+std::uint32_t shard_of(const std::string& service_key, std::uint32_t shards) {
+  return shards <= 1 ? 0 : static_cast<std::uint32_t>(fnv1a(service_key) % shards);
+}
+
+std::string shard_table(const LayoutOptions& o, std::uint32_t shard) {
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "-%02u", shard);
+  return o.table + suffix;
+}
+
+bool is_layout_table(const std::string& main_table, const std::string& name) {
+  if (name == main_table) return true;
+  if (name.size() < main_table.size() + 2 || name.compare(0, main_table.size(), main_table) != 0 ||
+      name[main_table.size()] != '-') {
+    return false;
+  }
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(main_table.size()) + 1, name.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+BuildResult build_ruleset_streamed(const ProxyState& state, const LayoutOptions& o, Family f,
+                                   const std::function<void(netlink::Ruleset&&)>& shard_done) {
   BuildResult out;
-  nl::Ruleset& rs = out.ruleset;
-  rs.table = nl::Table{f, o.table};
-  add_static(rs, o, f);
+  out.tables.push_back(empty_table(f, o.table));
+  nl::Ruleset& main = out.tables.front();
+  add_static(main, o, f, Where::kMain);
   std::map<std::string, std::vector<const EndpointSlice*>> by_service;
   for (const auto& [key, sl] : state.slices) by_service[sl.namespace_name + "/" + sl.service_name].push_back(&sl);
+  const std::uint32_t shards = std::max<std::uint32_t>(o.shards, 1);
+  std::vector<std::vector<const Service*>> per_shard(shards);
+  for (const auto& [key, svc] : state.services) per_shard[shard_of(key, shards)].push_back(&svc);
   static const std::vector<const EndpointSlice*> kNone;
-  for (const auto& [key, svc] : state.services) {
-    auto it = by_service.find(key);
-    add_service(rs, out, svc, it == by_service.end() ? kNone : it->second, o, f);
+  for (std::uint32_t i = 0; i < shards; ++i) {
+    nl::Ruleset shard = empty_table(f, shard_table(o, i));
+    add_static(shard, o, f, Where::kShard);
+    Tables t{main, shard};
+    auto& hairpin = find_set(main, kHairpin).elements;
+    for (const Service* svc : per_shard[i]) {
+      auto it = by_service.find(key_of(*svc));
+      const std::size_t had = hairpin.size();
+      add_service(t, out, *svc, it == by_service.end() ? kNone : it->second, o, f);
+      std::set<nl::Bytes> mine;
+      for (std::size_t e = had; e < hairpin.size(); ++e) mine.insert(hairpin[e].key);
+      for (const auto& k : mine) ++out.hairpin_users[k];
+    }
+    canonicalize(shard);
+    shard_done(std::move(shard));
   }
-  canonicalize(rs);
+  canonicalize(main);
   return out;
 }
 
-BuildResult build_service(const Service* svc, const std::vector<const EndpointSlice*>& slices, const LayoutOptions& o,
-                          Family f) {
+BuildResult build_ruleset(const ProxyState& state, const LayoutOptions& o, Family f) {
+  std::vector<nl::Ruleset> shards;
+  BuildResult out = build_ruleset_streamed(state, o, f, [&](nl::Ruleset&& rs) { shards.push_back(std::move(rs)); });
+  for (auto& rs : shards) out.tables.push_back(std::move(rs));
+  return out;
+}
+
+BuildResult build_service(const std::string& key, const Service* svc, const std::vector<const EndpointSlice*>& slices,
+                          const LayoutOptions& o, Family f) {
   BuildResult out;
-  nl::Ruleset& rs = out.ruleset;
-  rs.table = nl::Table{f, o.table};
+  out.tables.push_back(empty_table(f, o.table));
+  out.tables.push_back(empty_table(f, shard_table(o, shard_of(key, std::max<std::uint32_t>(o.shards, 1)))));
   // The shared maps are always present (empty but for this service's
   // elements), so a delta never creates or deletes them.
-  for (const auto& m : kMaps) rs.sets.push_back(make_set(m, f));
-  if (svc != nullptr) add_service(rs, out, *svc, slices, o, f);
-  canonicalize(rs);
+  for (const auto& m : kMaps) out.tables[m.where == Where::kMain ? 0 : 1].sets.push_back(make_set(m, f));
+  Tables t{out.tables[0], out.tables[1]};
+  if (svc != nullptr) add_service(t, out, *svc, slices, o, f);
+  for (auto& rs : out.tables) canonicalize(rs);
   return out;
 }
 
@@ -449,6 +574,12 @@ RulesetSize size_of(const nl::Ruleset& rs) {
   n.chains = rs.chains.size();
   for (const auto& c : rs.chains) n.rules += c.rules.size();
   for (const auto& s : rs.sets) n.elements += s.elements.size();
+  return n;
+}
+
+RulesetSize size_of(const std::vector<netlink::Ruleset>& tables) {
+  RulesetSize n;
+  for (const auto& rs : tables) n += size_of(rs);
   return n;
 }
 

@@ -150,58 +150,59 @@ void plan_partial(const Ruleset& last, const Ruleset& desired, Batch& b) {
   }
 }
 
-Result<SyncReport> Syncer::sync(const Ruleset& desired, bool full) {
-  const std::string key = table_key(desired.table);
-  auto it = last_.find(key);
-  bool do_full = full || it == last_.end();
-  // A set whose definition changed needs the full path (delete + create).
-  if (!do_full) {
-    const Index before(it->second);
-    for (const auto& s : desired.sets) {
-      const Set* old = before.set(s.name);
-      if (old != nullptr && !old->same_definition(s)) do_full = true;
-    }
+Result<SyncReport> Syncer::sync_full(
+    netlink::Family family, const OwnedTable& owned,
+    const std::function<void(const std::function<void(const netlink::Ruleset&)>&)>& produce) {
+  good_.erase(family);  // on failure the kernel state is whatever it was; find out next time
+  KEDGE_ASSIGN_OR_RETURN(auto present, netlink::list_tables(transport_, family));
+  std::set<std::string> existing;
+  for (const auto& t : present) {
+    if (owned(t.name)) existing.insert(t.name);
   }
   Batch batch;
-  if (do_full) {
-    auto existing = netlink::read_table(transport_, desired.table);
-    if (!existing.ok()) {
-      last_.erase(key);
-      return existing.status().with_context("reading table " + key + " before a full sync");
+  Status read_error;
+  produce([&](const Ruleset& desired) {
+    if (!read_error.ok()) return;
+    std::optional<Ruleset> old;
+    if (existing.erase(desired.table.name) != 0) {
+      auto got = netlink::read_table(transport_, desired.table);
+      if (!got.ok()) {
+        read_error = got.status().with_context("reading table " + table_key(desired.table) + " before a full sync");
+        return;
+      }
+      old = std::move(*got);
     }
-    plan_full(*existing, desired, batch);
-  } else {
-    plan_partial(it->second, desired, batch);
-  }
-  SyncReport report{do_full, batch.size(), batch.bytes()};
-  good_.erase(key);
-  last_.erase(key);  // on failure the kernel state is whatever it was; find out next time
+    plan_full(old, desired, batch);
+  });
+  KEDGE_RETURN_IF_ERROR(read_error);
+  for (const auto& stale : existing) batch.delete_table(netlink::Table{family, stale});
+  SyncReport report{true, batch.size(), batch.bytes()};
   KEDGE_RETURN_IF_ERROR(batch.commit(transport_));
-  good_.insert(key);
-  if (keep_last_) last_[key] = desired;
+  good_.insert(family);
   return report;
 }
 
-Result<SyncReport> Syncer::sync_changes(const netlink::Table& table, const std::vector<ShareChange>& changes) {
-  const std::string key = table_key(table);
-  if (!good_.count(key)) return failed_precondition("table " + key + " needs a full sync first");
+Result<SyncReport> Syncer::sync_changes(netlink::Family family, const std::vector<ShareChange>& changes) {
+  if (!good_.count(family)) {
+    return failed_precondition("family " + std::string(family_name(family)) + " needs a full sync first");
+  }
   Batch batch;
   for (const auto& c : changes) plan_partial(c.before, c.after, batch);
   SyncReport report{false, batch.size(), batch.bytes()};
-  good_.erase(key);
-  last_.erase(key);  // a kept copy no longer matches the kernel
+  good_.erase(family);
   KEDGE_RETURN_IF_ERROR(batch.commit(transport_));
-  good_.insert(key);
+  good_.insert(family);
   return report;
 }
 
-Status Syncer::remove(const netlink::Table& table) {
-  last_.erase(table_key(table));
-  good_.erase(table_key(table));
-  KEDGE_ASSIGN_OR_RETURN(auto tables, netlink::list_tables(transport_, table.family));
-  if (std::find(tables.begin(), tables.end(), table) == tables.end()) return ok_status();
+Status Syncer::remove(netlink::Family family, const OwnedTable& owned) {
+  good_.erase(family);
+  KEDGE_ASSIGN_OR_RETURN(auto tables, netlink::list_tables(transport_, family));
   Batch b;
-  b.delete_table(table);
+  for (const auto& t : tables) {
+    if (owned(t.name)) b.delete_table(t);
+  }
+  if (b.empty()) return ok_status();
   return b.commit(transport_);
 }
 

@@ -160,8 +160,9 @@ class ProxyE2E : public ::testing::Test {
     return r.exit_code == 0 ? r.out : "ERR: " + r.err;
   }
 
+  // The proxy's ip tables (main and shards; the node namespace holds no others).
   std::string table() {
-    auto r = node_->exec({"nft", "list", "table", "ip", "kedge-proxy"});
+    auto r = node_->exec({"nft", "list", "ruleset", "ip"});
     return r.exit_code == 0 ? r.out : "";
   }
 

@@ -4,6 +4,7 @@
 // tests/proxy/golden/ (KEDGE_UPDATE_GOLDEN=1 rewrites them for review).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -81,17 +82,32 @@ class GoldenTest : public ::testing::Test {
     options_.layout.cluster_cidr = "10.42.0.0/16";
     options_.layout.max_endpoints_per_service = 1000;
     options_.families = {netlink::Family::kIp};
+    // Two shards keep the golden files short and still put services in
+    // different tables.
+    options_.layout.shards = 2;
     options_.min_sync_interval = std::chrono::milliseconds(0);
   }
   void TearDown() override {
     transport_.reset();
     ns_.reset();
   }
-  std::string installed() {
-    auto rs = netlink::read_table(*transport_, netlink::Table{netlink::Family::kIp, "kedge-proxy"});
-    EXPECT_TRUE(rs.ok()) << rs.status().to_string();
-    if (!rs.ok() || !rs->has_value()) return "<no table>";
-    return netlink::print(**rs);
+  // Every table of the layout (main, then shards by name), printed.
+  std::string installed(netlink::Family family = netlink::Family::kIp) {
+    auto tables = netlink::list_tables(*transport_, family);
+    EXPECT_TRUE(tables.ok()) << tables.status().to_string();
+    if (!tables.ok()) return "<error>";
+    std::vector<std::string> names;
+    for (const auto& t : *tables) {
+      if (is_layout_table("kedge-proxy", t.name)) names.push_back(t.name);
+    }
+    std::sort(names.begin(), names.end());
+    std::string out;
+    for (const auto& name : names) {
+      auto rs = netlink::read_table(*transport_, netlink::Table{family, name});
+      EXPECT_TRUE(rs.ok()) << rs.status().to_string();
+      if (rs.ok() && rs->has_value()) out += netlink::print(**rs);
+    }
+    return out.empty() ? "<no table>" : out;
   }
   std::unique_ptr<NetNs> ns_;
   std::unique_ptr<netlink::Transport> transport_;
@@ -113,8 +129,8 @@ TEST_F(GoldenTest, FullSyncThenIncrementalChangesThenRestart) {
     EXPECT_EQ(p.stats().full_syncs, 1u);
     expect_golden("full_sync.nft", installed());
 
-    // nft itself reads the same table.
-    auto nft = ns_->exec({"nft", "list", "table", "ip", "kedge-proxy"});
+    // nft itself reads the same tables.
+    auto nft = ns_->exec({"nft", "list", "ruleset"});
     ASSERT_EQ(nft.exit_code, 0) << nft.err;
     for (const char* line : {"ip daddr . meta l4proto . th dport vmap @service-ips", "10.43.0.20 . tcp . 80 : goto reject-chain",
                              "update @affinity-", "dnat to 10.42.1.5:8080", "numgen random mod 2 0 goto endpoint-"}) {
@@ -136,6 +152,27 @@ TEST_F(GoldenTest, FullSyncThenIncrementalChangesThenRestart) {
   ASSERT_TRUE(restarted.sync_now().ok()) << restarted.stats().last_error;
   EXPECT_EQ(restarted.stats().full_syncs, 1u);
   expect_golden("incremental.nft", installed());
+
+  // Another shard count: the services move, shards nobody wants go away, in
+  // the same full sync.
+  for (std::uint32_t shards : {3u, 1u}) {
+    ProxierOptions o = options_;
+    o.layout.shards = shards;
+    Proxier resharded(o, *transport_);
+    resharded.replace_all(objects(scenario));
+    ASSERT_TRUE(resharded.sync_now().ok()) << resharded.stats().last_error;
+    auto tables = ns_->exec({"nft", "list", "tables"});
+    std::vector<std::string> got, want = {"table ip kedge-proxy"};
+    std::istringstream lines(tables.out);
+    for (std::string line; std::getline(lines, line);) got.push_back(line);
+    std::sort(got.begin(), got.end());
+    for (std::uint32_t i = 0; i < shards; ++i) want.push_back("table ip kedge-proxy-0" + std::to_string(i));
+    EXPECT_EQ(got, want);
+    const std::string now = installed();
+    for (const char* svc : {"default/web/", "default/sticky/", "default/local/", "default/empty/"}) {
+      EXPECT_NE(now.find(svc), std::string::npos) << svc << " lost when resharding\n" << now;
+    }
+  }
 
   ASSERT_TRUE(cleanup(*transport_, "kedge-proxy").ok());
   EXPECT_EQ(installed(), "<no table>");
@@ -173,9 +210,10 @@ TEST_F(GoldenTest, BadInputNeverHalfProgramsTheKernel) {
   // next partial sync deletes. The kernel refuses that batch as a whole
   // (logged, counted, nothing changes); the next sync is full, removes the
   // intruder and applies the change.
-  const std::string dns_ep = "endpoint-THIXCY26-default/dns/udp/http__10.42.1.9/5353";
-  ASSERT_EQ(ns_->exec({"nft", "add chain ip kedge-proxy intruder"}).exit_code, 0);
-  auto add = ns_->exec({"nft", "add rule ip kedge-proxy intruder goto " + dns_ep});
+  const std::string dns_ep = "service-JEFGJZPZ-default/dns/udp/http";  // DNATs to dns's one endpoint
+  const std::string dns_table = shard_table(options_.layout, shard_of("default/dns", options_.layout.shards));
+  ASSERT_EQ(ns_->exec({"nft", "add chain ip " + dns_table + " intruder"}).exit_code, 0);
+  auto add = ns_->exec({"nft", "add rule ip " + dns_table + " intruder goto " + dns_ep});
   ASSERT_EQ(add.exit_code, 0) << add.err;
   const std::string drifted = installed();
   p.delete_service("default", "dns");
@@ -212,12 +250,10 @@ TEST_F(GoldenTest, Ipv6FullSync) {
   Proxier p(options_, *transport_);
   p.replace_all(objects({svc, slice6, slice4, empty}));
   ASSERT_TRUE(p.sync_now().ok()) << p.stats().last_error;
-  auto rs = netlink::read_table(*transport_, netlink::Table{netlink::Family::kIp6, "kedge-proxy"});
-  ASSERT_TRUE(rs.ok() && rs->has_value()) << rs.status().to_string();
-  const std::string printed = netlink::print(**rs);
+  const std::string printed = installed(netlink::Family::kIp6);
   expect_golden("ip6_full_sync.nft", printed);
-  EXPECT_EQ(printed.find("10.42.1.60"), std::string::npos) << "IPv4 endpoints stay out of the ip6 table";
-  auto nft = ns_->exec({"nft", "list", "table", "ip6", "kedge-proxy"});
+  EXPECT_EQ(printed.find("10.42.1.60"), std::string::npos) << "IPv4 endpoints stay out of the ip6 tables";
+  auto nft = ns_->exec({"nft", "list", "ruleset", "ip6"});
   ASSERT_EQ(nft.exit_code, 0) << nft.err;
   for (const char* line : {"dnat to [fd00:42:1::5]:8080", "fd00:43::20 . udp . 53 : goto reject-chain", "fd00:1::10"}) {
     EXPECT_NE(nft.out.find(line), std::string::npos) << "nft list lacks: " << line << "\n" << nft.out;

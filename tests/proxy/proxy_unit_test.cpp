@@ -79,10 +79,16 @@ ProxyState state_of(const std::vector<std::string>& jsons) {
   return st;
 }
 
+std::string print_all(const std::vector<netlink::Ruleset>& tables) {
+  std::string out;
+  for (const auto& t : tables) out += netlink::print(t);
+  return out;
+}
+
 TEST(Ruleset, ServiceWithoutEndpointsIsRejectedNotBlackholed) {
   LayoutOptions o;
   auto built = build_ruleset(state_of({service_json("empty", "10.43.0.20", 80)}), o, netlink::Family::kIp);
-  std::string text = netlink::print(built.ruleset);
+  std::string text = print_all(built.tables);
   EXPECT_NE(text.find("10.43.0.20 . tcp . 80 : goto reject-chain"), std::string::npos) << text;
   EXPECT_EQ(text.find("default/empty"), std::string::npos) << "no service chain without endpoints\n" << text;
 }
@@ -97,7 +103,7 @@ TEST(Ruleset, TooManyEndpointsSkipsTheServiceOnly) {
                              o, netlink::Family::kIp);
   ASSERT_EQ(built.skipped.size(), 1u);
   EXPECT_NE(built.skipped[0].message().find("101 endpoints exceed the limit of 100"), std::string::npos);
-  std::string text = netlink::print(built.ruleset);
+  std::string text = print_all(built.tables);
   EXPECT_EQ(text.find("10.43.0.30"), std::string::npos);
   EXPECT_NE(text.find("10.43.0.31 . tcp . 80"), std::string::npos);
 }
@@ -110,8 +116,9 @@ TEST(Plan, EndpointChangeSendsOnlyTheDifference) {
   auto after = build_ruleset(state_of({service_json("web", "10.43.0.10", 80),
                                        slice_json("web", "web-1", {"10.42.1.5", "10.42.2.7", "10.42.3.9"}, 8080)}),
                              o, netlink::Family::kIp);
+  ASSERT_EQ(before.tables.size(), 33u);  // main + 32 shards
   netlink::Batch b;
-  plan_partial(before.ruleset, after.ruleset, b);
+  for (std::size_t i = 0; i < before.tables.size(); ++i) plan_partial(before.tables[i], after.tables[i], b);
   // new endpoint chain + its 2 rules, service chain flush + anonymous map
   // (set + elements) + numgen rule; no static chain or map is touched.
   std::vector<std::string> what;
@@ -122,7 +129,7 @@ TEST(Plan, EndpointChangeSendsOnlyTheDifference) {
   }
   EXPECT_LE(b.size(), 8u);
   netlink::Batch none;
-  plan_partial(after.ruleset, after.ruleset, none);
+  for (const auto& t : after.tables) plan_partial(t, t, none);
   EXPECT_TRUE(none.empty());
 }
 
@@ -157,22 +164,77 @@ TEST(Ruleset, ServiceShareIsItsPartOfTheWhole) {
   auto svc = parse_service(service_json("web", "10.43.0.10", 80));
   auto sl = parse_endpoint_slice(slice_json("web", "web-1", {"10.42.1.5@n", "10.42.2.7@n"}, 8080));
   ASSERT_TRUE(svc.ok() && sl.ok());
-  auto share = build_service(&*svc, {&*sl}, o, netlink::Family::kIp);
-  auto none = build_service(nullptr, {}, o, netlink::Family::kIp);
-  EXPECT_EQ(size_of(none.ruleset).chains, 0u);
-  EXPECT_EQ(none.ruleset.sets.size(), 6u);  // the shared maps and sets, empty
-  EXPECT_EQ(size_of(none.ruleset).elements, 0u);
-  EXPECT_EQ(size_of(share.ruleset).chains, 3u);  // service + 2 endpoints
+  auto share = build_service("default/web", &*svc, {&*sl}, o, netlink::Family::kIp);
+  auto none = build_service("default/web", nullptr, {}, o, netlink::Family::kIp);
+  ASSERT_EQ(share.tables.size(), 2u);  // main, the service's shard
+  const std::string shard = shard_table(o, shard_of("default/web", o.shards));
+  EXPECT_EQ(share.tables[1].table.name, shard);
+  EXPECT_EQ(size_of(none.tables).chains, 0u);
+  EXPECT_EQ(none.tables[0].sets.size(), 5u);  // main: no-endpoint maps, cluster-ips, nodeport-ips, hairpin
+  EXPECT_EQ(none.tables[1].sets.size(), 3u);  // shard: service-ips, service-nodeports, nodeport-ips
+  EXPECT_EQ(size_of(none.tables).elements, 0u);
+  EXPECT_EQ(size_of(share.tables[0]).chains, 0u) << "no service chain in the main table";
+  EXPECT_EQ(size_of(share.tables[1]).chains, 1u);  // the service chain: endpoints are DNATed inline
+  EXPECT_EQ(size_of(share.tables[0]).elements, 3u);  // cluster IP, 2 hairpin pairs
   ProxyState st;
   st.services["default/web"] = *svc;
   st.slices["default/web-1"] = *sl;
   auto whole = build_ruleset(st, o, netlink::Family::kIp);
-  for (const auto& c : share.ruleset.chains) {
-    const auto* w = whole.ruleset.find_chain(c.name);
+  const netlink::Ruleset* whole_shard = nullptr;
+  for (const auto& t : whole.tables) {
+    if (t.table.name == shard) whole_shard = &t;
+  }
+  ASSERT_NE(whole_shard, nullptr);
+  for (const auto& c : share.tables[1].chains) {
+    const auto* w = whole_shard->find_chain(c.name);
     ASSERT_NE(w, nullptr) << c.name;
     EXPECT_EQ(w->rules, c.rules) << c.name;
   }
-  EXPECT_EQ(size_of(whole.ruleset).elements, size_of(share.ruleset).elements);
+  EXPECT_EQ(size_of(whole.tables).elements, size_of(share.tables).elements);
+}
+
+// Services spread over the shard tables; each shard hooks nat itself and
+// holds only its services' chains; the main table holds no service chain.
+TEST(Ruleset, ServicesAreShardedOverTables) {
+  LayoutOptions o;
+  o.shards = 4;
+  std::vector<std::string> objs;
+  for (int i = 0; i < 40; ++i) {
+    const std::string n = "svc" + std::to_string(i);
+    objs.push_back(service_json(n, "10.43.1." + std::to_string(i + 1), 80));
+    objs.push_back(slice_json(n, n + "-1", {"10.42.1." + std::to_string(i + 1)}, 8080));
+  }
+  auto built = build_ruleset(state_of(objs), o, netlink::Family::kIp);
+  ASSERT_EQ(built.tables.size(), 5u);
+  EXPECT_EQ(built.tables[0].table.name, "kedge-proxy");
+  EXPECT_EQ(built.tables[0].find_chain("nat-prerouting"), nullptr);
+  EXPECT_NE(built.tables[0].find_chain("filter-forward"), nullptr);
+  std::size_t service_chains = 0;
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    const auto& t = built.tables[1 + i];
+    EXPECT_EQ(t.table.name, "kedge-proxy-0" + std::to_string(i));
+    EXPECT_NE(t.find_chain("nat-prerouting"), nullptr);
+    EXPECT_NE(t.find_chain("nat-output"), nullptr);
+    EXPECT_EQ(t.find_chain("filter-input"), nullptr);
+    std::size_t here = 0;
+    for (const auto& c : t.chains) {
+      if (c.name.rfind("service-", 0) != 0) continue;
+      ++here;
+      // default/svcN/tcp/80 → that service's shard.
+      const std::string key = c.name.substr(c.name.find('-', 8) + 1, c.name.find("/tcp/") - c.name.find('-', 8) - 1);
+      EXPECT_EQ(shard_of(key, 4), i) << c.name;
+    }
+    EXPECT_GT(here, 0u) << "40 services all hashed away from shard " << i;
+    service_chains += here;
+  }
+  EXPECT_EQ(service_chains, 40u);
+  EXPECT_TRUE(is_layout_table("kedge-proxy", "kedge-proxy"));
+  EXPECT_TRUE(is_layout_table("kedge-proxy", "kedge-proxy-07"));
+  EXPECT_TRUE(is_layout_table("kedge-proxy", "kedge-proxy-123"));
+  EXPECT_FALSE(is_layout_table("kedge-proxy", "kedge-proxy-x1"));
+  EXPECT_FALSE(is_layout_table("kedge-proxy", "kedge-proxy-"));
+  EXPECT_FALSE(is_layout_table("kedge-proxy", "kedge-proxyfoo"));
+  EXPECT_FALSE(is_layout_table("kedge-proxy", "filter"));
 }
 
 }  // namespace

@@ -135,6 +135,8 @@ class Proxier {
   netlink::Transport& transport_;
   Syncer syncer_;  // run()'s thread only
   std::map<netlink::Family, RulesetSize> sizes_;  // run()'s thread only: what is installed, per family
+  // run()'s thread only: services per hairpin pair installed (see count_hairpin_users).
+  std::map<netlink::Family, std::map<netlink::Bytes, std::uint32_t>> hairpin_users_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -151,7 +153,8 @@ class Proxier {
   ProxierStats stats_;
 };
 
-// Removes the proxy's tables (kedge proxy --cleanup).
+// Removes the proxy's tables, ip and ip6: `table` and every shard "<table>-NN"
+// (kedge proxy --cleanup).
 Status cleanup(netlink::Transport& transport, const std::string& table);
 
 }  // namespace kedge::proxy

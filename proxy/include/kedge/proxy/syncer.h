@@ -10,6 +10,7 @@
 // proxy's sync thread), together with its Transport.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -33,36 +34,38 @@ struct SyncReport {
   std::size_t bytes = 0;
 };
 
-// One service's share before and after (see build_service()).
+// One service's share of one table before and after (see build_service()).
 struct ShareChange {
   netlink::Ruleset before;
   netlink::Ruleset after;
 };
 
+// Which tables of a family are ours (the proxy's main table and its shards).
+using OwnedTable = std::function<bool(const std::string& table_name)>;
+
 class Syncer {
  public:
-  // `transport` must outlive the Syncer. `keep_last`: remember the last
-  // committed ruleset so sync(desired, false) can diff against it; the
-  // Proxier passes false and sends share deltas instead (sync_changes), so
-  // no copy of the whole ruleset is kept.
-  explicit Syncer(netlink::Transport& transport, bool keep_last = true)
-      : transport_(transport), keep_last_(keep_last) {}
+  // `transport` must outlive the Syncer.
+  explicit Syncer(netlink::Transport& transport) : transport_(transport) {}
 
-  // Programs one table. A full sync reads the table back from the kernel
-  // first (adopting what a previous process left). After any failure the
-  // next sync of that table is full.
-  Result<SyncReport> sync(const netlink::Ruleset& desired, bool full);
-  // Applies per-service deltas to `table` in one batch. REQUIRES: the last
-  // sync of `table` succeeded (else FailedPrecondition: do a full sync).
-  Result<SyncReport> sync_changes(const netlink::Table& table, const std::vector<ShareChange>& changes);
-  // Deletes the table (absent is fine). Forgets what was programmed.
-  Status remove(const netlink::Table& table);
+  // Full sync of one family's tables in one batch. `produce(emit)` calls
+  // emit(table) once per desired table; each is read back from the kernel
+  // (adopting what a previous process left), planned with plan_full and
+  // encoded as it comes, so the caller may drop it afterwards. Tables of the
+  // family that `owned` claims but nobody produced are deleted in the same
+  // batch. After any failure the next sync of the family must be full.
+  Result<SyncReport> sync_full(netlink::Family family, const OwnedTable& owned,
+                               const std::function<void(const std::function<void(const netlink::Ruleset&)>&)>& produce);
+  // Applies per-service deltas (to any tables of `family`) in one batch.
+  // REQUIRES: the last sync of `family` succeeded (else FailedPrecondition:
+  // do a full sync).
+  Result<SyncReport> sync_changes(netlink::Family family, const std::vector<ShareChange>& changes);
+  // Deletes the family's tables that `owned` claims (none is fine).
+  Status remove(netlink::Family family, const OwnedTable& owned);
 
  private:
   netlink::Transport& transport_;
-  const bool keep_last_;
-  std::map<std::string, netlink::Ruleset> last_;  // by "family table", only after a successful commit
-  std::set<std::string> good_;  // tables whose last sync succeeded
+  std::set<netlink::Family> good_;  // families whose last sync succeeded
 };
 
 }  // namespace kedge::proxy
