@@ -4,19 +4,13 @@
 
 #include "kedge/api/json_util.h"
 #include "kedge/api/meta.h"
+#include "json_path.h"
 
 namespace kedge::controllers::deployment_detail {
 
 namespace json = boost::json;
 
-const json::value* field(const json::value& v, std::string_view a, std::string_view b) {
-  const auto* o = v.if_object();
-  if (!o) return nullptr;
-  auto it = o->find(a);
-  if (it == o->end() || !it->value().is_object()) return nullptr;
-  auto jt = it->value().as_object().find(b);
-  return jt == it->value().as_object().end() ? nullptr : &jt->value();
-}
+const json::value* field(const json::value& v, std::string_view a, std::string_view b) { return path::at(v, {a, b}); }
 
 std::int64_t int_at(const json::value& v, std::string_view a, std::string_view b, std::int64_t fallback) {
   const json::value* f = field(v, a, b);

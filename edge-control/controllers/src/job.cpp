@@ -137,25 +137,11 @@ struct JobController::Counts {
   std::optional<SystemTime> last_failure;
 };
 
-class JobController::JobHandler final : public client::InformerHandler {
- public:
-  explicit JobHandler(JobController& c) : c_(c) {}
-  void on_add(const Object& obj) override { c_.queue().add(object_key(*obj)); }
-  void on_update(const Object&, const Object& obj) override { c_.queue().add(object_key(*obj)); }
-  void on_delete(const Object& obj) override {
-    c_.expectations_.forget(object_key(*obj));
-    c_.queue().add(object_key(*obj));
-  }
-
- private:
-  JobController& c_;
-};
-
 JobController::JobController(Transport& transport, JobControllerOptions options)
     : Controller("job", transport, options.queue),
       options_(std::move(options)),
       expectations_(options_.clock),
-      job_handler_(std::make_unique<JobHandler>(*this)),
+      job_handler_(std::make_unique<OwnerHandler>(queue(), expectations_)),
       pod_handler_(std::make_unique<OwnedPodHandler>("Job", queue(), expectations_)) {}
 
 void JobController::register_watches() {

@@ -6,33 +6,14 @@
 #include "kedge/api/meta.h"
 #include "kedge/api/selectors.h"
 #include "kedge/base/log.h"
+#include "kedge/controllers/owned_pods.h"
+#include "json_path.h"
 
 namespace kedge::controllers {
 
 namespace json = boost::json;
 
 namespace {
-
-std::int64_t int_at(const json::value& v, std::string_view a, std::string_view b, std::int64_t fallback) {
-  const auto* o = v.if_object();
-  if (!o) return fallback;
-  auto it = o->find(a);
-  if (it == o->end() || !it->value().is_object()) return fallback;
-  auto jt = it->value().as_object().find(b);
-  if (jt == it->value().as_object().end()) return fallback;
-  if (auto* i = jt->value().if_int64()) return *i;
-  if (auto* u = jt->value().if_uint64()) return static_cast<std::int64_t>(*u);
-  return fallback;
-}
-
-const json::value* field(const json::value& v, std::string_view a, std::string_view b) {
-  const auto* o = v.if_object();
-  if (!o) return nullptr;
-  auto it = o->find(a);
-  if (it == o->end() || !it->value().is_object()) return nullptr;
-  auto jt = it->value().as_object().find(b);
-  return jt == it->value().as_object().end() ? nullptr : &jt->value();
-}
 
 api::OwnerReference controller_ref_to(const json::value& rs) {
   return api::OwnerReference{.api_version = "apps/v1",
@@ -44,7 +25,7 @@ api::OwnerReference controller_ref_to(const json::value& rs) {
 }
 
 Result<api::LabelSelector> selector_of(const json::value& rs) {
-  const json::value* sel = field(rs, "spec", "selector");
+  const json::value* sel = path::at(rs, {"spec", "selector"});
   if (!sel) return api::LabelSelector::nothing();
   auto parsed = api::LabelSelector::from_json(*sel);
   if (!parsed.ok()) return parsed.status().with_context("invalid selector");
@@ -69,7 +50,7 @@ json::value pod_from_template(const json::value& rs) {
   json::object pod{{"apiVersion", "v1"}, {"kind", "Pod"}};
   json::object meta{{"generateName", std::string(api::get_name(rs)) + "-"},
                     {"namespace", api::get_namespace(rs)}};
-  const json::value* tmpl = field(rs, "spec", "template");
+  const json::value* tmpl = path::at(rs, {"spec", "template"});
   json::value spec = json::object{};
   if (tmpl && tmpl->is_object()) {
     const auto& t = tmpl->as_object();
@@ -86,20 +67,6 @@ json::value pod_from_template(const json::value& rs) {
   api::set_owner_references(out, {controller_ref_to(rs)});
   return out;
 }
-
-class ReplicaSetController::RsHandler final : public client::InformerHandler {
- public:
-  explicit RsHandler(ReplicaSetController& c) : c_(c) {}
-  void on_add(const Object& obj) override { c_.queue().add(object_key(*obj)); }
-  void on_update(const Object&, const Object& obj) override { c_.queue().add(object_key(*obj)); }
-  void on_delete(const Object& obj) override {
-    c_.expectations_.forget(object_key(*obj));
-    c_.queue().add(object_key(*obj));
-  }
-
- private:
-  ReplicaSetController& c_;
-};
 
 class ReplicaSetController::PodHandler final : public client::InformerHandler {
  public:
@@ -138,7 +105,7 @@ ReplicaSetController::ReplicaSetController(Transport& transport, ReplicaSetContr
     : Controller("replicaset", transport, options.queue),
       options_(std::move(options)),
       expectations_(options_.clock),
-      rs_handler_(std::make_unique<RsHandler>(*this)),
+      rs_handler_(std::make_unique<OwnerHandler>(queue(), expectations_)),
       pod_handler_(std::make_unique<PodHandler>(*this)) {}
 
 void ReplicaSetController::register_watches() {
@@ -227,7 +194,7 @@ Result<ReplicaSetController::Claimed> ReplicaSetController::claim_pods(const jso
 }
 
 Status ReplicaSetController::manage_replicas(const std::string& key, const json::value& rs, const Claimed& claimed) {
-  std::int64_t want = int_at(rs, "spec", "replicas", 1);
+  std::int64_t want = path::int_at(rs, {"spec", "replicas"}, 1);
   auto have = static_cast<std::int64_t>(claimed.owned.size());
   std::int64_t diff = have - want;
   if (diff < 0) {
@@ -278,9 +245,9 @@ Status ReplicaSetController::create_pods(const std::string& key, const json::val
 }
 
 Status ReplicaSetController::update_status(const std::string& key, const json::value& rs, const Claimed& claimed) {
-  const int min_ready = static_cast<int>(int_at(rs, "spec", "minReadySeconds", 0));
+  const int min_ready = static_cast<int>(path::int_at(rs, {"spec", "minReadySeconds"}, 0));
   const json::object* tmpl_labels = nullptr;
-  if (const json::value* t = field(rs, "spec", "template")) tmpl_labels = api::get_labels(*t);
+  if (const json::value* t = path::at(rs, {"spec", "template"})) tmpl_labels = api::get_labels(*t);
   std::int64_t fully_labeled = 0, ready = 0, available = 0;
   SystemTime t_now = now();
   std::optional<SystemTime> next_available;

@@ -65,7 +65,6 @@ class JobController final : public Controller {
   void resync_all() override;
 
  private:
-  class JobHandler;
   struct Counts;
 
   Status default_selector(const boost::json::value& job);

@@ -49,9 +49,7 @@ class ReplicaSetController final : public Controller {
   Expectations& expectations() { return expectations_; }
 
  private:
-  class RsHandler;
   class PodHandler;
-  friend class RsHandler;
   friend class PodHandler;
 
   struct Claimed {
