@@ -4,12 +4,15 @@
 #include <libnftnl/common.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <new>
 
 #include "codec.h"
 
@@ -80,12 +83,20 @@ Batch::~Batch() = default;
 Batch::Batch(Batch&&) noexcept = default;
 Batch& Batch::operator=(Batch&&) noexcept = default;
 
+void Batch::Unmap::operator()(std::uint8_t* p) const {
+  if (p != nullptr) ::munmap(p, bytes);
+}
+
 std::uint8_t* Batch::reserve(std::size_t bytes) {
   if (cap_ - len_ < bytes) {
+    static const std::size_t kPage = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     std::size_t cap = std::max(cap_ * 2, len_ + bytes + 64 * 1024);
-    auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(cap);
-    if (len_ != 0) std::memcpy(grown.get(), buf_.get(), len_);
-    buf_ = std::move(grown);
+    cap = (cap + kPage - 1) / kPage * kPage;
+    void* grown = cap_ == 0 ? ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                            : ::mremap(buf_.get(), cap_, cap, MREMAP_MAYMOVE);
+    if (grown == MAP_FAILED) throw std::bad_alloc();  // as operator new would
+    (void)buf_.release();  // mremap moved or grew it in place
+    buf_ = std::unique_ptr<std::uint8_t, Unmap>(static_cast<std::uint8_t*>(grown), Unmap{cap});
     cap_ = cap;
   }
   return buf_.get() + len_;
