@@ -43,24 +43,12 @@ std::string string_at(const json::object& o, std::string_view key) {
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
-std::string this_architecture() {
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#elif defined(__arm__)
-  return "arm";
-#else
-  return "";
-#endif
-}
-
 // Whether an index entry is for this machine (or says nothing about platforms).
 bool platform_matches(const json::object& descriptor) {
   const auto* p = descriptor.if_contains("platform");
   if (p == nullptr || !p->is_object()) return true;
   return string_at(p->as_object(), "os") == "linux" &&
-         string_at(p->as_object(), "architecture") == this_architecture();
+         string_at(p->as_object(), "architecture") == oci_architecture();
 }
 
 // OCI layout: index.json -> manifests (one nested index level) -> config digests.

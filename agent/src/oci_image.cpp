@@ -21,20 +21,6 @@ constexpr std::string_view kIndexType = "application/vnd.oci.image.index.v1+json
 // Fixed, so rebuilding an image yields the same config digest.
 constexpr std::string_view kEpoch = "1970-01-01T00:00:00Z";
 
-std::string build_architecture() {
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#elif defined(__arm__)
-  return "arm";
-#elif defined(__riscv)
-  return "riscv64";
-#else
-  return "unknown";
-#endif
-}
-
 json::array to_json(const std::vector<std::string>& v) {
   json::array a;
   for (const auto& s : v) a.emplace_back(s);
@@ -137,7 +123,7 @@ Result<BuiltImage> write_oci_image(const OciImageConfig& config, const std::vect
 
   json::object image_config{
       {"created", kEpoch},
-      {"architecture", config.architecture.empty() ? build_architecture() : config.architecture},
+      {"architecture", config.architecture.empty() ? oci_architecture() : config.architecture},
       {"os", config.os},
       {"config", json::object{{"Env", to_json(config.env)}, {"WorkingDir", config.working_dir}}},
       {"rootfs", json::object{{"type", "layers"}, {"diff_ids", json::array{json::string(layer_digest)}}}},
@@ -256,6 +242,20 @@ Result<BuiltImage> write_pause_image(const std::filesystem::path& out, const std
       .cmd = {},
   };
   return write_busybox_image(options, out);
+}
+
+std::string oci_architecture() {
+#if defined(__x86_64__)
+  return "amd64";
+#elif defined(__aarch64__)
+  return "arm64";
+#elif defined(__arm__)
+  return "arm";
+#elif defined(__riscv)
+  return "riscv64";
+#else
+  return "unknown";
+#endif
 }
 
 }  // namespace kedge::agent

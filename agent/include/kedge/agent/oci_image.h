@@ -81,4 +81,8 @@ Result<BuiltImage> write_pause_image(const std::filesystem::path& out,
 // "sha256:<hex>" of `data` (OpenSSL).
 std::string sha256_digest(std::string_view data);
 
+// This build's OCI architecture name ("amd64", "arm64", "arm", "riscv64"),
+// "unknown" elsewhere: what images are built for and imports are matched on.
+std::string oci_architecture();
+
 }  // namespace kedge::agent
