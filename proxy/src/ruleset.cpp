@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <set>
 #include <string_view>
 
 namespace kedge::proxy {
@@ -257,10 +256,19 @@ struct Target {
 // what every commit costs: the kernel walks every chain of every table at
 // each commit (nf_tables_commit → nf_tables_commit_chain), so 50k endpoint
 // chains made a one-service change cost ~10 ms however the tables are split.
-std::vector<Expr> send_to(const Target& t, Protocol p, Family f) {
-  if (!t.chain.empty()) return {nl::verdict(nl::go_to(t.chain))};
-  return {nl::meta_l4proto(), nl::cmp_eq({protocol_number(p)}), nl::load(t.ip, nl::kReg1),
-          nl::load(nl::be16(static_cast<std::uint16_t>(t.port)), nl::kReg2), nl::Nat{NFT_NAT_DNAT, f, nl::kReg1, nl::kReg2, 0}};
+// Appends in place: a full sync builds ~60k of these rules at 10k services,
+// and copying expressions (each comparison owns its bytes) was most of the
+// builder's mallocs.
+void send_to(std::vector<Expr>& e, const Target& t, Protocol p, Family f) {
+  if (!t.chain.empty()) {
+    e.emplace_back(nl::verdict(nl::go_to(t.chain)));
+    return;
+  }
+  e.emplace_back(nl::meta_l4proto());
+  e.emplace_back(nl::cmp_eq({protocol_number(p)}));
+  e.emplace_back(nl::load(t.ip, nl::kReg1));
+  e.emplace_back(nl::load(nl::be16(static_cast<std::uint16_t>(t.port)), nl::kReg2));
+  e.emplace_back(nl::Nat{NFT_NAT_DNAT, f, nl::kReg1, nl::kReg2, 0});
 }
 
 // Load-balances over `eps`: affinity first, then numgen.
@@ -279,14 +287,16 @@ void add_balancing(std::vector<Rule>& rules, const std::vector<Target>& eps, boo
   // walks the table's whole list of sets (nf_tables_check_loops), so 10k
   // anonymous vmaps × 50k endpoint gotos took minutes. Without them the
   // table holds a handful of sets and the commit stays linear.
-  for (std::size_t i = 0; i + 1 < eps.size(); ++i) {
-    std::vector<Expr> e{nl::Numgen{nl::kReg1, static_cast<std::uint32_t>(eps.size() - i), NFT_NG_RANDOM, 0},
-                        nl::cmp_eq(nl::host32(0))};
-    auto to = send_to(eps[i], p, f);
-    e.insert(e.end(), to.begin(), to.end());
-    rules.push_back(rule(std::move(e)));
+  rules.reserve(rules.size() + eps.size());
+  for (std::size_t i = 0; i < eps.size(); ++i) {
+    std::vector<Expr> e;
+    if (i + 1 < eps.size()) {
+      e.emplace_back(nl::Numgen{nl::kReg1, static_cast<std::uint32_t>(eps.size() - i), NFT_NG_RANDOM, 0});
+      e.emplace_back(nl::cmp_eq(nl::host32(0)));
+    }
+    send_to(e, eps[i], p, f);
+    rules.push_back(Rule{std::move(e), {}});
   }
-  rules.push_back(rule(send_to(eps.back(), p, f)));
 }
 
 // Where a service's share goes: its set elements in the main table, its
@@ -392,7 +402,9 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
       t.shard.sets.push_back(std::move(s));
       Chain c{target.chain, std::nullopt, {}};
       c.rules.push_back(rule({nl::ip_saddr(f), nl::Dynset{NFT_DYNSET_OP_UPDATE, nl::kReg1, target.affinity, 0}}));
-      c.rules.push_back(rule(send_to(Target{b.ip, b.port, {}, {}}, sp.protocol, f)));
+      std::vector<Expr> dnat;
+      send_to(dnat, Target{b.ip, b.port, {}, {}}, sp.protocol, f);
+      c.rules.push_back(Rule{std::move(dnat), {}});
       t.shard.chains.push_back(std::move(c));
     }
     if (b.local) local_eps.push_back(target);
@@ -537,9 +549,12 @@ BuildResult build_ruleset_streamed(const ProxyState& state, const LayoutOptions&
       auto it = by_service.find(key_of(*svc));
       const std::size_t had = hairpin.size();
       add_service(t, out, *svc, it == by_service.end() ? kNone : it->second, o, f);
-      std::set<nl::Bytes> mine;
-      for (std::size_t e = had; e < hairpin.size(); ++e) mine.insert(hairpin[e].key);
-      for (const auto& k : mine) ++out.hairpin_users[k];
+      std::vector<const nl::Bytes*> mine;  // this service's pairs, once each
+      for (std::size_t e = had; e < hairpin.size(); ++e) mine.push_back(&hairpin[e].key);
+      std::sort(mine.begin(), mine.end(), [](const nl::Bytes* a, const nl::Bytes* b) { return *a < *b; });
+      for (std::size_t e = 0; e < mine.size(); ++e) {
+        if (e == 0 || *mine[e] != *mine[e - 1]) ++out.hairpin_users[*mine[e]];
+      }
     }
     canonicalize(shard);
     shard_done(std::move(shard));
