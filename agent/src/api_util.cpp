@@ -54,6 +54,26 @@ std::string pod_path(std::string_view ns, std::string_view name) {
   return "/api/v1/namespaces/" + std::string(ns) + "/pods/" + std::string(name);
 }
 
+std::string str(const boost::json::value& v, std::string_view key) {
+  if (!v.is_object()) return "";
+  const auto* f = v.as_object().if_contains(key);
+  return f && f->is_string() ? std::string(f->as_string()) : "";
+}
+
+bool flag(const boost::json::value& v, std::string_view key) {
+  if (!v.is_object()) return false;
+  const auto* f = v.as_object().if_contains(key);
+  return f && f->is_bool() && f->as_bool();
+}
+
+std::optional<std::int64_t> int_field(const boost::json::value& v, std::string_view key) {
+  if (!v.is_object()) return std::nullopt;
+  const auto* f = v.as_object().if_contains(key);
+  if (f && f->is_int64()) return f->as_int64();
+  if (f && f->is_uint64()) return static_cast<std::int64_t>(f->as_uint64());
+  return std::nullopt;
+}
+
 Result<boost::json::value> merge_patch(client::RestClient& api, std::string_view path,
                                        const boost::json::value& patch) {
   return api.send("PATCH", path, patch, "application/merge-patch+json");

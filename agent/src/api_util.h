@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,12 @@ std::string read_file(const std::filesystem::path& path);
 std::string read_first_line(const std::filesystem::path& path);
 
 std::string pod_path(std::string_view ns, std::string_view name);
+
+// Fields of JSON objects (pod spec fragments): "" / false / nullopt when `v`
+// is not an object or the field is missing or of another type.
+std::string str(const boost::json::value& v, std::string_view key);
+bool flag(const boost::json::value& v, std::string_view key);
+std::optional<std::int64_t> int_field(const boost::json::value& v, std::string_view key);
 
 // PATCH with a JSON merge patch; the answer's body as JSON.
 Result<boost::json::value> merge_patch(client::RestClient& api, std::string_view path, const boost::json::value& patch);

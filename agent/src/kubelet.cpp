@@ -108,7 +108,7 @@ class AsyncEventSink final : public EventSink {
 struct Kubelet::Impl : client::InformerHandler {
   Impl(client::RestClient& api_in, cri::RuntimeClient& runtime_in, KubeletOptions options)
       : api(api_in), runtime(runtime_in), timed_runtime(runtime_in), o(std::move(options)), objects(api, o.object_cache_ttl),
-        volumes(o.root_dir, objects), statuses(api), events(api, o.node_name),
+        volumes(o.root_dir, objects, &api, o.node_name), statuses(api), events(api, o.node_name),
         informer(api, {.path = "/api/v1/pods", .field_selector = "spec.nodeName=" + o.node_name}) {}
 
   void on_add(const client::Object& obj) override { workers->update(uid_of(obj), obj); }
@@ -225,6 +225,7 @@ Status Kubelet::start() {
   if (ec) return internal_error("creating " + (i.o.root_dir / "pods").string() + ": " + ec.message());
   i.statuses.start();
   i.events.start();
+  i.volumes.start();
   i.workers->start();
   i.informer.add_handler(&i);
   i.informer_thread = std::thread([&i] { (void)i.informer.run(); });
@@ -248,6 +249,7 @@ void Kubelet::stop() {
   if (i.informer_thread.joinable()) i.informer_thread.join();
   if (i.relist_thread.joinable()) i.relist_thread.join();
   i.workers->stop();
+  i.volumes.stop();
   i.events.stop();
   i.statuses.stop();
 }

@@ -14,26 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::string str(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return "";
-  const auto* f = v.as_object().if_contains(key);
-  return f && f->is_string() ? std::string(f->as_string()) : "";
-}
-
-bool flag(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return false;
-  const auto* f = v.as_object().if_contains(key);
-  return f && f->is_bool() && f->as_bool();
-}
-
-std::optional<std::int64_t> int_field(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return std::nullopt;
-  const auto* f = v.as_object().if_contains(key);
-  if (f && f->is_int64()) return f->as_int64();
-  if (f && f->is_uint64()) return static_cast<std::int64_t>(f->as_uint64());
-  return std::nullopt;
-}
-
 // The host's resolv.conf, for dnsPolicy Default.
 cri::DnsConfig host_dns(const std::string& path) {
   cri::DnsConfig dns;

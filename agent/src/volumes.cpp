@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include <boost/json.hpp>
 
@@ -20,24 +21,40 @@ namespace json = boost::json;
 
 namespace {
 
-std::string str(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return "";
-  const auto* f = v.as_object().if_contains(key);
-  return f && f->is_string() ? std::string(f->as_string()) : "";
+// Whether `p` is a mount point in this mount namespace. Bind mounts stay on
+// their filesystem, so st_dev cannot tell; /proc/self/mountinfo can.
+bool in_mountinfo(const fs::path& p) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  const std::string want = p.lexically_normal().string();
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point;
+    fields >> id >> parent >> dev >> root >> mount_point;
+    if (mount_point == want) return true;
+  }
+  return false;
 }
 
-std::optional<std::int64_t> int_field(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return std::nullopt;
-  const auto* f = v.as_object().if_contains(key);
-  if (f && f->is_int64()) return f->as_int64();
-  if (f && f->is_uint64()) return static_cast<std::int64_t>(f->as_uint64());
-  return std::nullopt;
+// Directories of kedge's local-path provisioner: <...>/storage/<pv-name>.
+bool is_local_path_dir(const fs::path& p, std::string_view pv_name) {
+  return p.is_absolute() && p == p.lexically_normal() && !pv_name.empty() && p.filename() == pv_name &&
+         p.parent_path().filename() == "storage";
 }
 
-bool flag(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return false;
-  const auto* f = v.as_object().if_contains(key);
-  return f && f->is_bool() && f->as_bool();
+constexpr std::string_view kLocalPathProvisioner = "kedge.io/local-path";
+constexpr std::string_view kLocalPathCleanupFinalizer = "kedge.io/local-path-cleanup";
+
+std::string annotation(const json::value& obj, std::string_view key) {
+  const auto* md = obj.is_object() ? obj.as_object().if_contains("metadata") : nullptr;
+  const auto* ann = md != nullptr && md->is_object() ? md->as_object().if_contains("annotations") : nullptr;
+  return ann != nullptr ? str(*ann, key) : "";
+}
+
+const json::value& child(const json::value& v, std::string_view key) {
+  static const json::value kNull;
+  const auto* f = v.is_object() ? v.as_object().if_contains(key) : nullptr;
+  return f != nullptr ? *f : kNull;
 }
 
 bool is_mountpoint(const fs::path& p) {
@@ -247,12 +264,10 @@ Result<std::string> VolumeManager::prepare_one(const api::Pod& pod, const api::V
           KEDGE_ASSIGN_OR_RETURN(part, object_files(pod, *sec, ObjectKind::kSecret, "name", default_mode));
         } else if (const auto* d = o.if_contains("downwardAPI")) {
           KEDGE_ASSIGN_OR_RETURN(part, downward_files(pod, *d, ctx, default_mode));
-        } else if (const auto* t = o.if_contains("serviceAccountToken")) {
-          KEDGE_ASSIGN_OR_RETURN(std::string token, objects_.service_account_token(TokenKey{
-              .ns = pod.metadata.namespace_, .service_account = pod.spec.service_account_name,
-              .pod_name = pod.metadata.name, .pod_uid = pod.metadata.uid, .audience = str(*t, "audience"),
-              .seconds = int_field(*t, "expirationSeconds").value_or(3600)}));
-          part[str(*t, "path")] = FileContent{std::move(token), static_cast<mode_t>(default_mode)};
+        } else if (o.contains("serviceAccountToken")) {
+          // Needs the TokenRequest API, which edge-control does not serve yet.
+          log::logger("kubelet")->debug("pod {}/{}: projected serviceAccountToken skipped (no TokenRequest API)",
+                                        pod.metadata.namespace_, pod.metadata.name);
         }
         for (auto& [k, f] : part) all[k] = std::move(f);
       }
@@ -261,6 +276,7 @@ Result<std::string> VolumeManager::prepare_one(const api::Pod& pod, const api::V
       return dir.string();
     }
     case api::Volume::Kind::kPersistentVolumeClaim:
+      return prepare_claim(pod, v);
     case api::Volume::Kind::kOther:
       break;
   }
@@ -284,7 +300,118 @@ void VolumeManager::cleanup(const std::string& uid) {
   for (const auto& entry : fs::directory_iterator(empty_dirs, ec)) {
     if (is_mountpoint(entry.path())) ::umount2(entry.path().c_str(), MNT_DETACH);
   }
+  // PVC bind mounts: the data behind them must survive the pod, so the pod
+  // directory is removed only once every one is unmounted and empty.
+  const fs::path local = dir / "volumes" / "kubernetes.io~local-volume";
+  for (const auto& entry : fs::directory_iterator(local, ec)) {
+    while (in_mountinfo(entry.path()) && ::umount2(entry.path().c_str(), MNT_DETACH) == 0) {
+    }
+    std::error_code rm;
+    if (in_mountinfo(entry.path()) || !fs::remove(entry.path(), rm)) {
+      log::logger("kubelet")->error("pod uid {}: {} is still mounted or not empty; keeping the pod directory", uid,
+                                    entry.path().string());
+      return;
+    }
+  }
   fs::remove_all(dir, ec);
+}
+
+VolumeManager::VolumeManager(fs::path root, ObjectSource& objects, client::RestClient* api, std::string node_name)
+    : root_(std::move(root)), objects_(objects), api_(api) {
+  if (api_ != nullptr) {
+    reaper_ = std::make_unique<LocalPathReaper>(*api_, std::move(node_name));
+    pv_informer_ = std::make_unique<client::Informer>(*api_, client::InformerOptions{.path = "/api/v1/persistentvolumes"});
+    pv_informer_->add_handler(reaper_.get());
+  }
+}
+
+VolumeManager::~VolumeManager() { stop(); }
+
+void VolumeManager::start() {
+  if (pv_informer_ && !pv_thread_.joinable()) pv_thread_ = std::thread([this] { (void)pv_informer_->run(); });
+}
+
+void VolumeManager::stop() {
+  if (!pv_thread_.joinable()) return;
+  pv_informer_->stop();
+  pv_thread_.join();
+}
+
+Result<std::string> VolumeManager::prepare_claim(const api::Pod& pod, const api::Volume& v) {
+  const std::string claim_name = str(v.source, "claimName");
+  if (api_ == nullptr) return unimplemented("persistentVolumeClaim volumes need the API");
+  auto claim = api_->get("/api/v1/namespaces/" + pod.metadata.namespace_ + "/persistentvolumeclaims/" + claim_name);
+  if (!claim.ok()) {
+    if (claim.status().code() == Code::kNotFound) return not_found("persistentvolumeclaim \"" + claim_name + "\" not found");
+    return claim.status();
+  }
+  const std::string pv_name = str(child(*claim, "spec"), "volumeName");
+  if (str(child(*claim, "status"), "phase") != "Bound" || pv_name.empty()) {
+    return unavailable("persistentvolumeclaim \"" + claim_name + "\" is not bound");
+  }
+  KEDGE_ASSIGN_OR_RETURN(auto pv, api_->get("/api/v1/persistentvolumes/" + pv_name));
+  const json::value& spec = child(pv, "spec");
+  const json::value& host_path = child(spec, "hostPath");
+  const fs::path source = host_path.is_object() ? str(host_path, "path") : str(child(spec, "local"), "path");
+  if (source.empty() || !source.is_absolute()) {
+    return unimplemented("persistentvolume " + pv_name + ": only hostPath and local volumes are supported");
+  }
+  std::error_code ec;
+  const bool ours = annotation(pv, "pv.kubernetes.io/provisioned-by") == kLocalPathProvisioner;
+  if ((ours || str(host_path, "type") == "DirectoryOrCreate") && !fs::exists(source, ec)) {
+    fs::create_directories(source, ec);
+    if (ec) return internal_error("creating " + source.string() + ": " + ec.message());
+    if (ours) ::chmod(source.c_str(), 0777);
+  }
+  if (!fs::exists(source, ec)) return not_found("persistentvolume " + pv_name + ": " + source.string() + " does not exist");
+  const fs::path target = pod_dir(pod.metadata.uid) / "volumes" / "kubernetes.io~local-volume" / v.name;
+  if (in_mountinfo(target)) return target.string();
+  fs::create_directories(target, ec);
+  if (ec) return internal_error("creating " + target.string() + ": " + ec.message());
+  if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    return errno_status("bind-mounting " + source.string() + " for claim " + claim_name, errno);
+  }
+  if (flag(v.source, "readOnly") &&
+      ::mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+    const int err = errno;
+    ::umount2(target.c_str(), MNT_DETACH);
+    return errno_status("remounting claim " + claim_name + " read-only", err);
+  }
+  return target.string();
+}
+
+void LocalPathReaper::reap(const json::value& pv) {
+  const json::value& md = child(pv, "metadata");
+  if (!md.is_object() || !md.as_object().contains("deletionTimestamp")) return;
+  if (annotation(pv, "volume.kubernetes.io/selected-node") != node_name_) return;
+  const json::value& finalizers = child(md, "finalizers");
+  if (!finalizers.is_array()) return;
+  json::array rest;
+  bool has = false;
+  for (const auto& f : finalizers.as_array()) {
+    if (f.is_string() && f.as_string() == kLocalPathCleanupFinalizer) has = true;
+    else rest.push_back(f);
+  }
+  if (!has) return;
+  auto logger = log::logger("kubelet");
+  const std::string name = str(md, "name");
+  const fs::path dir = str(child(child(pv, "spec"), "hostPath"), "path");
+  if (is_local_path_dir(dir, name)) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec) {
+      logger->warn("persistentvolume {}: removing {}: {}", name, dir.string(), ec.message());
+      return;  // retried on the next update or relist
+    }
+    logger->info("persistentvolume {} deleted: removed {}", name, dir.string());
+  } else {
+    logger->warn("persistentvolume {}: {} is not a local-path directory; not removing it", name, dir.string());
+  }
+  json::value patch = json::object{
+      {"metadata", json::object{{"finalizers", std::move(rest)}, {"resourceVersion", str(md, "resourceVersion")}}}};
+  if (auto r = merge_patch(api_, "/api/v1/persistentvolumes/" + name, patch); !r.ok()) {
+    logger->warn("persistentvolume {}: dropping finalizer {}: {}", name, kLocalPathCleanupFinalizer, r.status().to_string());
+  }
 }
 
 }  // namespace kedge::agent::detail

@@ -9,6 +9,7 @@
 
 #include "kedge/api/meta.h"
 #include "kedge/base/log.h"
+#include "volume_filter.h"
 
 namespace kedge::scheduler {
 
@@ -140,6 +141,7 @@ void SchedulerService::register_watches() {
   transport_.watch(controllers::nodes_resource(), handlers_.back().get());
   handlers_.push_back(std::make_unique<Handler>(*this, Kind::kNamespace));
   transport_.watch(controllers::namespaces_resource(), handlers_.back().get());
+  volume_filter::watch_resources(transport_);
 }
 
 void SchedulerService::run() {
@@ -289,7 +291,16 @@ void SchedulerService::apply_pod(const client::Object& old_obj, const client::Ob
 
 void SchedulerService::schedule_one(QueuedPod qp) {
   auto logger = log::logger("scheduler");
-  ScheduleResult result = scheduler_.schedule(*qp.pod);
+  const auto volumes = volume_filter::check_pod_volumes(transport_, *qp.pod);
+  if (!volumes.unschedulable.empty()) {  // retried with backoff: claim events do not requeue
+    const std::string message = volume_filter::prefilter_message(cache_.node_count(), volumes.unschedulable);
+    auto pod = qp.pod;
+    queue_.add_backoff(std::move(qp));
+    write([this, pod, message] { report_unschedulable(pod, message); });
+    return;
+  }
+  ScheduleResult result = scheduler_.schedule(volumes.constrained ? *volumes.constrained : *qp.pod);
+  if (volumes.constrained) result.message = volume_filter::rename_conflicts(*qp.pod, std::move(result.message));
   switch (result.outcome) {
     case ScheduleResult::Outcome::kScheduled: {
       if (Status s = cache_.assume_pod(qp.pod, result.node); !s.ok()) {
@@ -299,7 +310,12 @@ void SchedulerService::schedule_one(QueuedPod qp) {
       }
       // The pod stays in flight in the queue until the binding is written.
       auto pod = qp.pod;
-      write([this, pod, node = result.node, qp = std::move(qp)]() mutable { bind(pod, node, std::move(qp)); });
+      write([this, pod, node = result.node, qp = std::move(qp), claims = volumes.delayed_claims]() mutable {
+        if (Status s = volume_filter::select_node(transport_, pod->ns, claims, node); !s.ok()) {
+          log::logger("scheduler")->warn("pod {}: selecting node {} for its claims: {}", pod->key(), node, s.to_string());
+        }
+        bind(pod, node, std::move(qp));
+      });
       return;
     }
     case ScheduleResult::Outcome::kUnschedulable: {
