@@ -22,6 +22,7 @@
 #include "kedge/agent/kubelet.h"
 #include "kedge/agent/node_status.h"
 #include "kedge/agent/oci_image.h"
+#include "kedge/agent/qos_cgroups.h"
 #include "kedge/base/log.h"
 #include "kedge/client/kubeconfig.h"
 #include "kedge/client/rest_client.h"
@@ -157,6 +158,7 @@ class KubeletPart final : public Part {
       logger->warn("no --kubeconfig: running the container runtime only (no node registration, no pods)");
       return ok_status();
     }
+    start_qos_cgroups();
     kubelet_ = std::make_unique<agent::Kubelet>(
         *api_, *runtime_,
         agent::KubeletOptions{
@@ -172,6 +174,7 @@ class KubeletPart final : public Part {
             .relist_period = std::chrono::milliseconds(std::max<std::int64_t>(100, o_.relist_period_ms)),
             .resync_interval = std::chrono::milliseconds(std::max<std::int64_t>(1000, o_.resync_interval_ms)),
             .backoff_initial = std::chrono::milliseconds(std::max<std::int64_t>(100, o_.crash_loop_backoff_ms)),
+            .qos = qos_.get(),
         });
     KEDGE_RETURN_IF_ERROR(kubelet_->start());
     node_->start();
@@ -188,6 +191,7 @@ class KubeletPart final : public Part {
     if (kubelet_) kubelet_->stop();
     if (node_) node_->stop();
     kubelet_.reset();
+    qos_.reset();
     node_.reset();
     runtime_up_ = false;
     runtime_.reset();
@@ -196,6 +200,28 @@ class KubeletPart final : public Part {
   }
 
  private:
+  // The kubepods hierarchy with node allocatable enforced on its root. A
+  // host where kedge may not write cgroups still runs pods (runc creates
+  // their cgroups), without the QoS levels' limits: said in the log.
+  void start_qos_cgroups() {
+    if (o_.cgroup_root.empty() || o_.cgroup_root == "/") return;
+    const auto allocatable = node_->resources().allocatable;
+    auto get = [&](const char* name, bool milli) -> std::int64_t {
+      auto it = allocatable.find(name);
+      if (it == allocatable.end()) return 0;
+      return milli ? it->second.milli_value() : it->second.value();
+    };
+    qos_ = std::make_unique<agent::QosCgroups>(agent::QosCgroupsOptions{
+        .root = o_.cgroup_root,
+        .allocatable_cpu_milli = get("cpu", true),
+        .allocatable_memory_bytes = get("memory", false),
+    });
+    if (Status st = qos_->start(); !st.ok()) {
+      log::logger("agent")->warn("QoS cgroups under {} not managed: {}", o_.cgroup_root, st.to_string());
+      qos_.reset();
+    }
+  }
+
   agent::NodeStatusOptions node_options(const NodeEnvironment& env) {
     return {
         .node_name = env.node_name,
@@ -286,6 +312,7 @@ class KubeletPart final : public Part {
   std::unique_ptr<cri::RuntimeClient> runtime_;
   std::unique_ptr<client::RestClient> api_;
   std::unique_ptr<agent::NodeStatusManager> node_;
+  std::unique_ptr<agent::QosCgroups> qos_;  // declared before kubelet_, which borrows it
   std::unique_ptr<agent::Kubelet> kubelet_;
   std::atomic<bool> runtime_up_{false};
   std::mutex mu_;

@@ -212,6 +212,7 @@ Status Kubelet::start() {
   SyncSettings s{.sandbox = {.pod_log_dir = i.o.pod_log_dir, .cluster_dns = i.o.cluster_dns,
                              .cluster_domain = i.o.cluster_domain, .cgroup_root = i.o.cgroup_root},
                  .node_ips = i.o.node_ips,
+                 .qos = i.o.qos,
                  .runtime_name = i.o.runtime_name,
                  .node_cpu_milli = ::sysconf(_SC_NPROCESSORS_ONLN) * 1000,
                  .node_memory_bytes = static_cast<std::int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE),

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "api_util.h"
+#include "hooks.h"
 #include "kedge/base/log.h"
 #include "probes.h"
 #include "timed_runtime.h"
@@ -37,6 +38,22 @@ struct ContainerMemory {
   std::string probed_id;  // the instance the probe states below belong to
   ProbeState readiness, liveness, startup;
 };
+
+// A postStart hook may run this long before the container counts as failed
+// (upstream has no bound; a hook that never returns would hold a pod worker).
+constexpr seconds kPostStartTimeout{120};
+// Upstream's minimumGracePeriodInSeconds: what SIGTERM still gets after a
+// preStop hook used up the grace period.
+constexpr std::int64_t kMinimumGraceSeconds = 2;
+
+const api::Container* container_spec(const api::Pod& pod, const std::string& name) {
+  for (const auto* list : {&pod.spec.containers, &pod.spec.init_containers}) {
+    for (const auto& c : *list) {
+      if (c.name == name) return &c;
+    }
+  }
+  return nullptr;
+}
 
 bool restartable(const std::string& policy, std::int32_t exit_code) {
   return policy == "Always" || (policy == "OnFailure" && exit_code != 0);
@@ -82,6 +99,7 @@ struct PodSyncer::PodState : PodRuntimeState {
   Clock::time_point first_sync{};
   std::chrono::nanoseconds in_runtime{0};
   bool start_reported = false;
+  bool qos_reported = false;  // its CPU requests are counted in the QoS cgroups
 };
 
 struct PodSyncer::StatusInputs {
@@ -134,8 +152,9 @@ SyncResult PodSyncer::terminate(const std::string& uid, const api::Pod* pod, boo
     if (c.state != cri::ContainerState::kRunning) continue;
     if (pod) events_.event(*pod, "spec.containers{" + c.metadata.name + "}", "Normal", "Killing",
                            "Stopping container " + c.metadata.name);
-    stops.push_back(std::async(std::launch::async, [this, id = c.id, grace] {
-      return runtime_.stop_container(id, seconds(std::max<std::int64_t>(grace, 0)));
+    stops.push_back(std::async(std::launch::async, [this, pod, id = c.id, name = c.metadata.name,
+                                                    sandbox = c.pod_sandbox_id, grace] {
+      return stop_container(pod, name, id, sandbox, grace);
     }));
   }
   bool failed = false;
@@ -158,6 +177,9 @@ SyncResult PodSyncer::terminate(const std::string& uid, const api::Pod* pod, boo
   }
   if (failed) return {.phase = WorkerPhase::kTerminating, .requeue_at = Clock::now() + seconds(2)};
   volumes_.cleanup(uid);
+  if (s_.qos != nullptr) {
+    if (Status q = s_.qos->forget_pod(uid); !q.ok()) logger->warn("pod {}: QoS cgroups: {}", who, q.to_string());
+  }
   if (pod) {
     // runc creates the pod cgroup's parents but never removes them.
     const std::string cgroup = pod_cgroup_parent(s_.sandbox, *pod);
@@ -182,6 +204,31 @@ SyncResult PodSyncer::terminate(const std::string& uid, const api::Pod* pod, boo
   }
   statuses_.forget(uid);
   return {.phase = WorkerPhase::kTerminated, .forget = true};
+}
+
+Status PodSyncer::stop_container(const api::Pod* pod, const std::string& name, const std::string& id,
+                                 const std::string& sandbox_id, std::int64_t grace) {
+  grace = std::max<std::int64_t>(grace, 0);
+  const api::Container* spec = pod ? container_spec(*pod, name) : nullptr;
+  if (spec && has_hook(*spec, HookKind::kPreStop) && grace > 0) {
+    // preStop runs inside the grace period; SIGTERM gets what is left (at
+    // least 2 s), as upstream's killContainer.
+    std::string pod_ip = pod->spec.host_network && !s_.node_ips.empty() ? s_.node_ips.front() : "";
+    if (pod_ip.empty()) {
+      if (auto sst = runtime_.pod_sandbox_status(sandbox_id); sst.ok()) pod_ip = sst->ip;
+    }
+    const auto start = Clock::now();
+    const ProbeOutcome hook = run_hook(HookKind::kPreStop, *spec, id, pod_ip, runtime_, seconds(grace));
+    if (!hook.success) {
+      log::logger("kubelet")->warn("pod {}/{} container {}: preStop hook failed: {}", pod->metadata.namespace_,
+                                   pod->metadata.name, name, hook.message);
+      events_.event(*pod, "spec.containers{" + name + "}", "Warning", "FailedPreStopHook",
+                    "PreStopHook failed: " + hook.message);
+    }
+    const auto used = std::chrono::duration_cast<seconds>(Clock::now() - start).count();
+    grace = std::max(grace - used, kMinimumGraceSeconds);
+  }
+  return runtime_.stop_container(id, seconds(grace));
 }
 
 SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, PodState& st) {
@@ -249,6 +296,18 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
   }
   if (!sandbox_id.empty()) {
     st.seen_sandbox = true;
+    if (s_.qos != nullptr && !st.qos_reported) {
+      std::int64_t cpu_milli = 0;
+      for (const auto& c : pod.spec.containers) {
+        auto it = c.resources.requests.find("cpu");
+        if (it != c.resources.requests.end()) cpu_milli += it->second.milli_value();
+      }
+      if (Status q = s_.qos->set_pod(uid, api::pod_qos_class(pod.spec), cpu_milli); q.ok()) {
+        st.qos_reported = true;
+      } else {
+        logger->warn("pod {}: QoS cgroups: {}", who, q.to_string());
+      }
+    }
     if (auto sst = runtime_.pod_sandbox_status(sandbox_id); sst.ok()) env_ctx.pod_ip = sst->ip;
   }
   if (pod.spec.host_network && !s_.node_ips.empty()) env_ctx.pod_ip = s_.node_ips.front();
@@ -320,6 +379,20 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
       return fail("RunContainerError", started.message());
     }
     events_.event(pod, field, "Normal", "Started", "Started container " + c.name);
+    if (has_hook(c, HookKind::kPostStart)) {
+      // The container is not running for the pod until its postStart hook
+      // returned; a failing hook kills it, then the restart policy applies.
+      const ProbeOutcome hook = run_hook(HookKind::kPostStart, c, *id, env_ctx.pod_ip, runtime_, kPostStartTimeout);
+      if (!hook.success) {
+        const std::string message = "PostStartHook failed: " + hook.message;
+        logger->warn("pod {} container {}: {}", who, c.name, message);
+        events_.event(pod, field, "Warning", "FailedPostStartHook", message);
+        events_.event(pod, field, "Normal", "Killing", "FailedPostStartHook");
+        (void)stop_container(&pod, c.name, *id, sandbox_id, pod.spec.termination_grace_period_seconds);
+        want_at(Clock::now());
+        return;
+      }
+    }
     mem.waiting_reason.clear();
     mem.waiting_message.clear();
     want_at(Clock::now());  // sync again at once to report it running
@@ -445,7 +518,10 @@ SyncResult PodSyncer::sync_running(const api::Pod& pod, const json::value& raw, 
           events_.event(pod, field, "Normal", "Killing",
                         "Container " + c.name + " failed " + (which == "Liveness" ? "liveness" : "startup") +
                             " probe, will be restarted");
-          (void)runtime_.stop_container(cur.id, seconds(pod.spec.termination_grace_period_seconds));
+          const api::Probe& failed = which == "Liveness" ? *c.liveness_probe : *c.startup_probe;
+          (void)stop_container(&pod, c.name, cur.id, sandbox_id,
+                               failed.termination_grace_period_seconds.value_or(
+                                   pod.spec.termination_grace_period_seconds));
           mem.probed_id.clear();
           want_at(now);
         }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kedge/agent/qos_cgroups.h"
 #include "kedge/client/rest_client.h"
 #include "kedge/cri/runtime_client.h"
 #include "pod_config.h"
@@ -29,6 +30,7 @@ namespace kedge::agent::detail {
 struct SyncSettings {
   SandboxSettings sandbox;
   std::vector<std::string> node_ips;
+  QosCgroups* qos = nullptr;  // re-sized as Burstable pods come and go
   std::string runtime_name = "containerd";  // containerID scheme
   std::int64_t node_cpu_milli = 0;
   std::int64_t node_memory_bytes = 0;
@@ -66,6 +68,11 @@ class PodSyncer {
   SyncResult sync_running(const api::Pod& pod, const boost::json::value& raw, PodState& state);
   bool publish_status(const api::Pod& pod, const boost::json::value& raw, PodState& st, const StatusInputs& in);
   SyncResult terminate(const std::string& uid, const api::Pod* pod, bool deleted);
+  // Stops one container as upstream's killContainer: its preStop hook (if
+  // any, and `pod` is known) inside `grace` seconds, then SIGTERM with what
+  // is left (at least 2 s), then SIGKILL. Any thread.
+  Status stop_container(const api::Pod* pod, const std::string& name, const std::string& id,
+                        const std::string& sandbox_id, std::int64_t grace);
 
   const SyncSettings s_;
   cri::RuntimeClient& runtime_;

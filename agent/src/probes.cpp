@@ -9,6 +9,8 @@
 
 #include <curl/curl.h>
 
+#include "kedge/cri/grpc_health.h"
+
 namespace kedge::agent::detail {
 
 namespace {
@@ -82,6 +84,18 @@ ProbeOutcome http_probe(const api::Probe& probe, const std::string& host, int po
   return {false, "HTTP probe failed with statuscode: " + std::to_string(code)};
 }
 
+// grpc.health.v1 Check to the pod IP (a grpc probe has no host field);
+// only SERVING passes, as upstream.
+ProbeOutcome grpc_probe(const api::Probe& probe, const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  const std::string target = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  auto status = cri::check_grpc_health(target, probe.grpc_service,
+                                       std::chrono::seconds(std::max(1, probe.timeout_seconds)));
+  if (!status.ok()) return {false, status.status().message()};
+  if (*status == cri::HealthStatus::kServing) return {true, ""};
+  return {false, "service unhealthy (responded with \"" + cri::to_string(*status) + "\")"};
+}
+
 }  // namespace
 
 ProbeOutcome run_probe(const api::Probe& probe, const api::Container& container, const std::string& container_id,
@@ -100,7 +114,7 @@ ProbeOutcome run_probe(const api::Probe& probe, const api::Container& container,
     case api::Probe::Kind::kTcpSocket:
       return tcp_probe(host, resolve_port(probe.port, container), probe.timeout_seconds);
     case api::Probe::Kind::kGrpc:
-      return {false, "grpc probes are not supported by kedge's agent yet"};
+      return grpc_probe(probe, pod_ip.empty() ? "127.0.0.1" : pod_ip, resolve_port(probe.port, container));
     case api::Probe::Kind::kNone:
       break;
   }

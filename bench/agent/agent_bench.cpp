@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(seconds(10));
   const long idle_ticks = cpu_ticks(pid) - t0;
   const long idle_rss = status_kb(pid, "VmRSS:"), idle_threads = status_kb(pid, "Threads:");
+  const long idle_anon = status_kb(pid, "RssAnon:"), idle_file = status_kb(pid, "RssFile:");
 
   auto pod_yaml = [&](int i) {
     return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p" + std::to_string(i) + "\nspec:\n  nodeName: " + node +
@@ -167,6 +168,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(seconds(10));
   const long load_ticks = cpu_ticks(pid) - t0;
   const long load_rss = status_kb(pid, "VmRSS:"), load_threads = status_kb(pid, "Threads:");
+  const long load_anon = status_kb(pid, "RssAnon:"), load_file = status_kb(pid, "RssFile:");
 
   // Per-pod split from the agent's log.
   std::vector<double> total, cri, own;
@@ -179,10 +181,12 @@ int main(int argc, char** argv) {
     own.push_back(std::stod((*it)[4]));
   }
   const long hz = ::sysconf(_SC_CLK_TCK);
-  std::printf("agent idle:         RSS %ld KiB, %ld threads, CPU %.2f%% over 10 s\n", idle_rss, idle_threads,
-              100.0 * idle_ticks / hz / 10);
-  std::printf("agent with %d pods: RSS %ld KiB, %ld threads, CPU %.2f%% over 10 s\n", pods, load_rss, load_threads,
-              100.0 * load_ticks / hz / 10);
+  // RSS = anonymous (the agent's own heap, stacks) + file (library and
+  // binary pages it has mapped in, shared with the page cache).
+  std::printf("agent idle:         RSS %ld KiB (anon %ld, file %ld), %ld threads, CPU %.2f%% over 10 s\n", idle_rss,
+              idle_anon, idle_file, idle_threads, 100.0 * idle_ticks / hz / 10);
+  std::printf("agent with %d pods: RSS %ld KiB (anon %ld, file %ld), %ld threads, CPU %.2f%% over 10 s\n", pods,
+              load_rss, load_anon, load_file, load_threads, 100.0 * load_ticks / hz / 10);
   std::printf("pod start, %zu pods one at a time (median / max):\n", total.size());
   std::printf("  first sync -> Running status: %.1f / %.1f ms\n", median(total),
               total.empty() ? 0 : *std::max_element(total.begin(), total.end()));

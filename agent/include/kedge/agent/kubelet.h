@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "kedge/agent/qos_cgroups.h"
 #include "kedge/base/status.h"
 #include "kedge/client/rest_client.h"
 #include "kedge/cri/runtime_client.h"
@@ -41,6 +42,9 @@ struct KubeletOptions {
   std::chrono::milliseconds object_cache_ttl{std::chrono::seconds(5)};  // ConfigMaps/Secrets
   std::chrono::milliseconds backoff_initial{std::chrono::seconds(10)};  // CrashLoopBackOff
   std::chrono::milliseconds backoff_max{std::chrono::minutes(5)};
+  // The node's QoS cgroups under cgroup_root (created and limited by the
+  // caller); pods' CPU requests re-size its burstable level. Null = none.
+  QosCgroups* qos = nullptr;
 };
 
 class Kubelet {
