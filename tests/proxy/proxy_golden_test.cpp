@@ -228,6 +228,34 @@ TEST_F(GoldenTest, BadInputNeverHalfProgramsTheKernel) {
   EXPECT_EQ(repaired.find("default/dns"), std::string::npos);
 }
 
+// Hairpin pairs (endpoint . endpoint) are shared by every service with that
+// endpoint: removing one service keeps the pair for the other, incrementally.
+TEST_F(GoldenTest, SharedEndpointKeepsItsHairpinPairUntilTheLastServiceGoes) {
+  REQUIRE_KERNEL();
+  Proxier p(options_, *transport_);
+  p.replace_all(objects({service_json("a", "10.43.0.70", 80), slice_json("a", "a-1", {"10.42.7.7"}, 8080),
+                         service_json("b", "10.43.0.71", 80), slice_json("b", "b-1", {"10.42.7.7"}, 8080)}));
+  ASSERT_TRUE(p.sync_now().ok()) << p.stats().last_error;
+  const std::string pair = "10.42.7.7 . 10.42.7.7";
+  EXPECT_NE(installed().find(pair), std::string::npos) << installed();
+  // A third user arrives and the first leaves, in one partial sync.
+  p.update_service(*parse_service(service_json("c", "10.43.0.72", 80)));
+  p.update_slice(*parse_endpoint_slice(slice_json("c", "c-1", {"10.42.7.7"}, 8080)));
+  p.delete_service("default", "a");
+  p.delete_slice("default", "a-1");
+  ASSERT_TRUE(p.sync_now().ok()) << p.stats().last_error;
+  EXPECT_NE(installed().find(pair), std::string::npos) << "b and c still DNAT to 10.42.7.7";
+  p.delete_service("default", "b");
+  p.delete_slice("default", "b-1");
+  ASSERT_TRUE(p.sync_now().ok()) << p.stats().last_error;
+  EXPECT_NE(installed().find(pair), std::string::npos) << "c still DNATs to 10.42.7.7";
+  p.delete_service("default", "c");
+  p.delete_slice("default", "c-1");
+  ASSERT_TRUE(p.sync_now().ok()) << p.stats().last_error;
+  EXPECT_EQ(installed().find(pair), std::string::npos) << installed();
+  EXPECT_EQ(p.stats().full_syncs, 1u) << "the changes were not applied incrementally";
+}
+
 // IPv6: the same layout in table ip6 kedge-proxy, keys of 16-byte addresses,
 // NodePorts on the node's IPv6 address, a dual-stack service programmed with
 // its IPv6 cluster IP only, IPv4 slices left out.
