@@ -190,6 +190,8 @@ json::value local_path_class(const std::string& mode) {
 }
 
 TEST_F(PersistentVolumeTest, WaitForFirstConsumerProvisionsOnTheSelectedNode) {
+  t_.put(nodes_resource(), json::object{{"apiVersion", "v1"}, {"kind", "Node"},
+                                        {"metadata", json::object{{"name", "node-b"}}}});
   create(storageclasses_resource(), local_path_class("WaitForFirstConsumer"));
   create(persistentvolumeclaims_resource(), make_pvc("data", "2Gi", {{"storageClassName", "local-path"}}));
   drain();
@@ -227,6 +229,11 @@ TEST_F(PersistentVolumeTest, WaitForFirstConsumerProvisionsOnTheSelectedNode) {
   ASSERT_TRUE(volume);
   EXPECT_TRUE(api::get_deletion_timestamp(*volume));
   EXPECT_EQ(api::get_finalizers(*volume), std::vector<std::string>{"kedge.io/local-path-cleanup"});
+  // Without the node nobody could remove the directory: the PV goes.
+  ASSERT_TRUE(t_.remove(nodes_resource(), "", "node-b", {}).ok());
+  controller_.queue().add("volume/" + pv_name);
+  drain();
+  EXPECT_FALSE(pv(pv_name));
 }
 
 TEST_F(PersistentVolumeTest, ImmediateLocalPathProvisionsOnTheServerNode) {

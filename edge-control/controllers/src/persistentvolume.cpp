@@ -311,6 +311,20 @@ Status PersistentVolumeController::sync_volume(const std::string& name) {
   Object pv = transport_.get(persistentvolumes_resource(), "", name);
   if (!pv) return ok_status();
   if (api::get_deletion_timestamp(*pv)) {
+    if (api::has_finalizer(*pv, kLocalPathCleanupFinalizer)) {
+      // Only the node's kubelet can remove the directory; a node that no
+      // longer exists never will, so the PV must not wait for it forever.
+      const std::string node = api::get_annotation(*pv, kAnnSelectedNode).value_or("");
+      if (!node.empty() && !transport_.get(nodes_resource(), "", node)) {
+        auto live = transport_.get_live(nodes_resource(), "", node);
+        if (!live.ok() && live.status().code() == Code::kNotFound) {
+          log::logger("controllers")->warn("persistentvolume {}: node \"{}\" is gone; its directory is left there",
+                                           name, node);
+          KEDGE_RETURN_IF_ERROR(remove_protection(persistentvolumes_resource(), *pv, kLocalPathCleanupFinalizer));
+          return ok_status();  // the update event syncs again
+        }
+      }
+    }
     if (!api::has_finalizer(*pv, kPvProtectionFinalizer) || phase_of(*pv) == "Bound") return ok_status();
     return remove_protection(persistentvolumes_resource(), *pv, kPvProtectionFinalizer);
   }
@@ -404,6 +418,7 @@ void PersistentVolumeController::event(const json::value& obj, std::string_view 
   const std::string what = std::string(reason) + "\n" + message;
   {
     std::lock_guard lock(mu_);
+    if (last_event_.size() >= 4096 && !last_event_.contains(uid)) last_event_.clear();  // bounded memory
     auto& last = last_event_[uid];
     if (last == what) return;
     last = what;

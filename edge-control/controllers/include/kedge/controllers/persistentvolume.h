@@ -23,7 +23,8 @@
 // pv-protection finalizer is removed once the volume is not Bound.
 // The local-path directory belongs to the node: its kubelet creates it when
 // a pod first mounts the volume and removes it when the PV is being deleted,
-// then drops the kedge.io/local-path-cleanup finalizer (agent/src/volumes.h).
+// then drops the kedge.io/local-path-cleanup finalizer (agent/src/volumes.h);
+// for a node that no longer exists the controller drops it (logged).
 // At start the default StorageClass `local-path` is created if absent.
 //
 // Threads: as Controller; handlers run on the transport's informer threads.
