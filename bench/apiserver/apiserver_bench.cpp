@@ -2,12 +2,18 @@
 // SQLite store (as `kedge server` does), then measures it over HTTPS with
 // libcurl and the admin client certificate:
 //
-//   kedge-apiserver-bench --pods 10000 [--data-dir DIR] [--serve]
+//   kedge-apiserver-bench --pods 10000 [--lists N] [--watchers 1000]
+//                         [--updates 100] [--data-dir DIR] [--serve]
 //
 // Figures: create/s, list-all and list-by-spec.nodeName latency p50/p99,
-// RSS idle and with the pods stored. --serve keeps the server running (for
-// poking it with kubectl) after loading.
+// RSS idle, with the pods stored and after the lists; then watch fan-out:
+// `--watchers` streams (held by a child process, see watch_fanout.h) on one
+// pod, `--updates` changes of it, delivery throughput, event latency
+// p50/p99, server RSS and CPU with the watchers idle. --serve keeps the
+// server running (for poking it with kubectl) after loading.
 #include <curl/curl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +31,9 @@
 #include "kedge/base/signals.h"
 #include "kedge/control/api_server.h"
 #include "kedge/store/sqlite_store.h"
+#include "watch_fanout.h"
+
+extern char** environ;
 
 namespace {
 
@@ -54,11 +63,12 @@ struct Client {
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   }
   ~Client() { curl_easy_cleanup(curl); }
-  long request(const std::string& method, const std::string& url, const std::string& data = "") {
+  long request(const std::string& method, const std::string& url, const std::string& data = "",
+               const std::string& content_type = "application/json") {
     body.clear();
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-    struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    struct curl_slist* headers = curl_slist_append(nullptr, ("Content-Type: " + content_type).c_str());
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     if (!data.empty()) {
       curl_easy_setopt(curl, CURLOPT_POSTFIELDS, data.c_str());
@@ -91,13 +101,95 @@ void report(const char* what, std::vector<double> ms) {
               pct(0.99), ms.back());
 }
 
+// CPU seconds this process used so far (user + system).
+double cpu_seconds() {
+  std::ifstream in("/proc/self/stat");
+  std::string stat;
+  std::getline(in, stat);
+  auto close = stat.rfind(')');
+  std::vector<std::string> f;
+  std::string cur;
+  for (char ch : stat.substr(close + 2)) {
+    if (ch == ' ') {
+      f.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the ')'.
+  return static_cast<double>(std::atoll(f[11].c_str()) + std::atoll(f[12].c_str())) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// 1,000 watchers on one pod, held by a child process; `updates` changes.
+void watch_fanout(const char* self, const std::string& base, const std::filesystem::path& tls, int watchers,
+                  int updates) {
+  Client c(tls);
+  const std::string pods = base + "/api/v1/namespaces/default/pods";
+  if (c.request("POST", pods, R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"fanout-target"},)"
+                              R"("spec":{"containers":[{"name":"main","image":"busybox:1.36"}]}})") != 201) {
+    std::fprintf(stderr, "fanout: create target failed: %s\n", c.body.c_str());
+    return;
+  }
+  auto rvpos = c.body.find("\"resourceVersion\":\"");
+  std::string rv = c.body.substr(rvpos + 19, c.body.find('"', rvpos + 19) - rvpos - 19);
+  std::string url = pods + "?watch=true&timeoutSeconds=600&fieldSelector=metadata.name%3Dfanout-target&resourceVersion=" + rv;
+  int out[2];
+  if (::pipe(out) != 0) return;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  std::string w = std::to_string(watchers), n = std::to_string(updates), t = tls.string();
+  std::vector<char*> argv = {const_cast<char*>(self), const_cast<char*>("--fanout-client"), url.data(),
+                             t.data(), w.data(), n.data(), nullptr};
+  pid_t child = 0;
+  if (posix_spawn(&child, "/proc/self/exe", &fa, nullptr, argv.data(), environ) != 0) return;
+  ::close(out[1]);
+  FILE* from_child = ::fdopen(out[0], "r");
+  char line[512];
+  auto t0 = Clock::now();
+  if (std::fgets(line, sizeof line, from_child) == nullptr || std::string(line) != "ready\n") {
+    std::fprintf(stderr, "fanout: the client did not get ready\n");
+    return;
+  }
+  std::printf("%d watch streams open in %.1f s; RSS %.1f MiB\n", watchers,
+              std::chrono::duration<double>(Clock::now() - t0).count(), rss_kib() / 1024.0);
+  double cpu0 = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  std::printf("CPU with %d idle watchers: %.2f%% of one core (5 s)\n", watchers, (cpu_seconds() - cpu0) / 5 * 100);
+  t0 = Clock::now();
+  for (int u = 0; u < updates; ++u) {
+    auto stamp = std::to_string(Clock::now().time_since_epoch().count());
+    long code = c.request("PATCH", pods + "/fanout-target",
+                          R"({"metadata":{"annotations":{"bench-t":")" + stamp + R"("}}})",
+                          "application/merge-patch+json");
+    if (code != 200) std::fprintf(stderr, "fanout: update %d: %ld\n", u, code);
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("%d updates in %.2f s (%.0f/s)\n", updates, secs, updates / secs);
+  if (std::fgets(line, sizeof line, from_child) != nullptr) std::printf("fanout: %s", line);
+  std::printf("RSS after fan-out: %.1f MiB\n", rss_kib() / 1024.0);
+  std::fclose(from_child);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  posix_spawn_file_actions_destroy(&fa);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   kedge::signals::block_termination_signals();
+  if (argc == 6 && std::string(argv[1]) == "--fanout-client") {
+    return kedge::bench::run_fanout_client({.url = argv[2], .tls = argv[3], .watchers = std::atoi(argv[4]),
+                                            .expected_events = std::atol(argv[5])});
+  }
   int pods = 10000;
   int nodes = 100;
   int lists = 50;
+  int watchers = 1000;
+  int updates = 100;
   bool serve = false;
   std::string data_dir;
   for (int i = 1; i < argc; ++i) {
@@ -105,9 +197,11 @@ int main(int argc, char** argv) {
     if (a == "--pods" && i + 1 < argc) pods = std::atoi(argv[++i]);
     else if (a == "--lists" && i + 1 < argc) lists = std::atoi(argv[++i]);
     else if (a == "--data-dir" && i + 1 < argc) data_dir = argv[++i];
+    else if (a == "--watchers" && i + 1 < argc) watchers = std::atoi(argv[++i]);
+    else if (a == "--updates" && i + 1 < argc) updates = std::atoi(argv[++i]);
     else if (a == "--serve") serve = true;
     else {
-      std::fprintf(stderr, "usage: %s [--pods N] [--lists N] [--data-dir DIR] [--serve]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--pods N] [--lists N] [--watchers N] [--updates N] [--data-dir DIR] [--serve]\n", argv[0]);
       return 2;
     }
   }
@@ -179,6 +273,7 @@ int main(int argc, char** argv) {
   report("list pods by spec.nodeName", by_node);
   report("get one pod", get);
   std::printf("RSS after lists: %.1f MiB\n", rss_kib() / 1024.0);
+  if (watchers > 0) watch_fanout(argv[0], base, tls, watchers, updates);
   if (serve) {
     std::printf("serving; SIGTERM to stop\n");
     std::fflush(stdout);

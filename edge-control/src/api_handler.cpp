@@ -17,6 +17,7 @@
 #include "kedge/control/watch_cache.h"
 #include "object_util.h"
 #include "selection.h"
+#include "cached_list.h"
 #include "watch_stream.h"
 #include "kedge/api/protobuf.h"
 #include "kedge/api/yaml.h"
@@ -128,7 +129,7 @@ Status ApiHandler::start() {
     auto cache = std::make_unique<WatchCache>(
         *impl->options.store,
         WatchCacheOptions{.prefix = prefix, .capacity = impl->options.watch_cache_capacity,
-                          .post = impl->options.post});
+                          .post = impl->options.post, .schedule = impl->options.schedule});
     KEDGE_RETURN_IF_ERROR(cache->start());
     impl->caches.emplace(prefix, std::move(cache));
   }
@@ -641,24 +642,17 @@ HttpResponse ApiHandler::Impl::list_or_watch(const HttpRequest& req, const Targe
     return watch(req, t);
   }
   verb = "list";
-  const ResourceInfo& info = *t.info;
-  auto r = registry->list(info, t.ns, list_options(req));
-  if (!r.ok()) return error_response(r.error());
-  std::string rv = std::to_string(r->revision);
-  if (wants_table(req.header("accept"))) {
-    return json_response(200, make_table(info, r->items, rv, r->continue_token,
-                                         parse_include_object(req.param_or("includeObject", "Metadata")),
-                                         static_cast<std::int64_t>(std::time(nullptr))));
-  }
-  json::object meta{{"resourceVersion", rv}};
-  if (!r->continue_token.empty()) meta["continue"] = r->continue_token;
-  json::array items;
-  items.reserve(r->items.size());
-  for (auto& i : r->items) items.push_back(std::move(i));
-  return json_response(200, json::object{{"kind", std::string(info.kind) + "List"},
-                                         {"apiVersion", info.api_version()},
-                                         {"metadata", std::move(meta)},
-                                         {"items", std::move(items)}});
+  auto cache_it = caches.find(Registry::prefix_for(*t.info, ""));
+  ListQuery q{.info = t.info,
+              .ns = t.ns,
+              .options = list_options(req),
+              .resource_version = req.param_or("resourceVersion", ""),
+              .resource_version_match = req.param_or("resourceVersionMatch", ""),
+              .table = wants_table(req.header("accept")),
+              .include = parse_include_object(req.param_or("includeObject", "Metadata")),
+              .now = static_cast<std::int64_t>(std::time(nullptr))};
+  return serve_list(cache_it == caches.end() ? nullptr : cache_it->second.get(), *registry,
+                    *options.store, q);
 }
 
 HttpResponse ApiHandler::Impl::watch(const HttpRequest& req, const Target& t) {
@@ -677,14 +671,15 @@ HttpResponse ApiHandler::Impl::watch(const HttpRequest& req, const Target& t) {
   wo.bookmarks = req.param_or("allowWatchBookmarks", "") == "true";
   wo.cache = cache_it->second.get();
   std::string rv = req.param_or("resourceVersion", "");
+  if (!wo.cache->ready()) return error_response(too_many_requests_error("storage is (re)initializing"));
   if (rv.empty() || rv == "0") {
-    // "Get state and start at most recent": the current objects as ADDED.
-    lo.limit = 0;
-    lo.continue_token.clear();
-    auto listed = registry->list(info, t.ns, lo);
-    if (!listed.ok()) return error_response(listed.error());
-    wo.initial = std::move(listed->items);
-    wo.from_revision = listed->revision;
+    // "Get state and start at most recent": the current objects as ADDED;
+    // without a resourceVersion, a consistent state (as a list).
+    if (rv.empty()) {
+      auto fresh = wait_consistent(*wo.cache, *options.store, cache_it->first);
+      if (!fresh.ok()) return error_response(fresh.error());
+    }
+    wo.send_initial = true;
   } else {
     try {
       wo.from_revision = std::stoll(rv);

@@ -4,6 +4,7 @@
 
 #include "kedge/base/log.h"
 #include "kedge/control/registry.h"
+#include "cached_list.h"
 #include "object_util.h"
 #include "selection.h"
 #include "service_alloc.h"
@@ -18,29 +19,6 @@ std::string end_of(const std::string& prefix) {
   return end;
 }
 
-// Upstream's continue token shape: base64(JSON{v, rv, start}), start relative
-// to the list prefix.
-std::string make_continue(store::Revision rv, const std::string& start) {
-  json::object o{{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", start}};
-  return base64_encode(json::serialize(o));
-}
-
-ApiStatus parse_continue(const std::string& token, store::Revision& rv, std::string& start) {
-  std::string raw;
-  auto bad = [] {
-    return bad_request_error("continue key is not valid: the continue token is malformed");
-  };
-  if (!base64_decode(token, raw)) return bad();
-  boost::system::error_code ec;
-  json::value v = json::parse(raw, ec);
-  if (ec || !v.is_object()) return bad();
-  const auto& o = v.as_object();
-  rv = get_int(o, "rv", 0);
-  start = get_string(o, "start");
-  if (rv <= 0 || start.find("..") != std::string::npos) return bad();
-  return api_ok();
-}
-
 constexpr std::int64_t kBatch = 500;
 
 }  // namespace
@@ -52,16 +30,16 @@ ApiResult<ListResult> Registry::list(const ResourceInfo& info, std::string_view 
   ListResult out;
   const std::string prefix = prefix_for(info, ns);
   std::string start = prefix;
-  store::Revision at = 0;
+  store::Revision at = options.revision;
   if (!options.continue_token.empty()) {
     std::string rel;
-    KEDGE_API_RETURN_IF_ERROR(parse_continue(options.continue_token, at, rel));
+    KEDGE_API_RETURN_IF_ERROR(parse_continue_token(options.continue_token, at, rel));
     start = prefix + rel;
   }
   // metadata.name=<x> in one namespace is a point read.
   std::string single = selection->single_name();
   if (!single.empty() && (ns.size() > 0 || !info.namespaced) && options.continue_token.empty()) {
-    auto r = store_.range(store::RangeRequest{.key = key_for(info, ns, single)});
+    auto r = store_.range(store::RangeRequest{.key = key_for(info, ns, single), .revision = at});
     if (!r.ok()) return from_store_status(r.status());
     out.revision = r->revision;
     for (const auto& kv : r->kvs) {
@@ -97,7 +75,7 @@ ApiResult<ListResult> Registry::list(const ResourceInfo& info, std::string_view 
     if (options.limit > 0 && static_cast<std::int64_t>(out.items.size()) >= options.limit) {
       if (more_in_store) {
         const std::string& last = r->kvs[i - 1].key;
-        out.continue_token = make_continue(at, last.substr(prefix.size()) + std::string(1, '\0'));
+        out.continue_token = make_continue_token(at, last.substr(prefix.size()) + std::string(1, '\0'));
       }
       return out;
     }

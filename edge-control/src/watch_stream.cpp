@@ -2,10 +2,21 @@
 
 #include <ctime>
 
-#include "kedge/control/registry.h"
+#include <boost/json.hpp>
+
+#include "cached_list.h"
 #include "object_util.h"
 
 namespace kedge::control {
+
+namespace {
+
+// Events that may wait while a snapshot is written; more → the watch ends
+// with 410 and the client relists (its snapshot would be stale anyway).
+constexpr std::size_t kMaxHeldEvents = 10000;
+constexpr std::size_t kSnapshotUnsentBytes = 1 << 20;
+
+}  // namespace
 
 WatchStream::WatchStream(WatchStreamOptions options) : options_(std::move(options)) {}
 
@@ -14,25 +25,50 @@ WatchStream::~WatchStream() = default;
 void WatchStream::start(std::shared_ptr<StreamSink> sink) {
   {
     std::lock_guard lock(mu_);
-    sink_ = std::move(sink);
+    sink_ = sink;
     if (options_.initial_error) {
       json::object ev{{"type", "ERROR"}, {"object", options_.initial_error->to_json()}};
       sink_->write(json::serialize(ev) + "\n");
       finish_locked();
       return;
     }
-    for (const auto& obj : options_.initial) {
-      if (!write_event("ADDED", obj)) {
-        finish_locked();
-        return;
-      }
-    }
-    options_.initial.clear();
-    options_.initial.shrink_to_fit();
+    live_ = !options_.send_initial;
   }
+  if (options_.send_initial) return send_initial(sink);
   // Outside mu_: the cache replays buffered events into on_event, which locks.
   auto added = options_.cache->add_watcher(shared_from_this(), options_.from_revision);
   if (!added.ok()) on_terminated(added.error());
+}
+
+void WatchStream::send_initial(const std::shared_ptr<StreamSink>& sink) {
+  CacheListOptions lo{.prefix = options_.key_prefix, .match = cache_match(options_.selection)};
+  CacheList snapshot;
+  auto added = options_.cache->list_and_watch(lo, snapshot, shared_from_this());
+  if (!added.ok()) return on_terminated(added.error());
+  // Written outside mu_ with flow control; live events are held meanwhile.
+  std::size_t since_wait = 0;
+  for (const auto& obj : snapshot.items) {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      if (!write_event("ADDED", obj->json)) return finish_locked();
+    }
+    since_wait += obj->json.size();
+    if (since_wait > kSnapshotUnsentBytes / 4) {
+      since_wait = 0;
+      if (!sink->wait_below(kSnapshotUnsentBytes, std::chrono::seconds(30))) break;
+    }
+  }
+  snapshot.items.clear();
+  std::lock_guard lock(mu_);
+  if (done_) return;
+  last_sent_ = snapshot.revision;
+  for (const auto& e : held_) {
+    if (!deliver_locked(e)) return finish_locked();
+  }
+  held_.clear();
+  held_.shrink_to_fit();
+  live_ = true;
 }
 
 void WatchStream::cancel() {
@@ -49,57 +85,76 @@ void WatchStream::finish_locked() {
   done_ = true;
   if (sink_) sink_->close();
   sink_.reset();
+  held_.clear();
   if (options_.on_finished) options_.on_finished();
 }
 
-bool WatchStream::write_event(std::string_view type, const json::object& obj) {
-  json::value payload;
+bool WatchStream::write_event(std::string_view type, const std::string& object_json) {
+  if (!sink_) return false;
+  std::string line;
   if (options_.table) {
-    payload = make_table(*options_.info, {obj}, get_string(metadata_of(obj), "resourceVersion"), "",
-                         options_.include, static_cast<std::int64_t>(std::time(nullptr)));
+    boost::system::error_code ec;
+    json::value v = json::parse(object_json, ec);
+    if (ec || !v.is_object()) return true;
+    const auto& obj = v.as_object();
+    json::object ev{{"type", type},
+                    {"object", make_table(*options_.info, {obj}, get_string(metadata_of(obj), "resourceVersion"),
+                                          "", options_.include, static_cast<std::int64_t>(std::time(nullptr)))}};
+    line = json::serialize(ev);
   } else {
-    payload = obj;
+    line.reserve(object_json.size() + 32);
+    line += "{\"type\":\"";
+    line += type;
+    line += "\",\"object\":";
+    line += object_json;
+    line += '}';
   }
-  json::object ev{{"type", type}, {"object", std::move(payload)}};
-  return sink_ && sink_->write(json::serialize(ev) + "\n");
+  line += '\n';
+  return sink_->write(std::move(line));
 }
 
 bool WatchStream::on_event(const CacheEvent& event) {
   std::lock_guard lock(mu_);
   if (done_) return false;
+  if (!live_) {
+    if (held_.size() >= kMaxHeldEvents) {
+      json::object ev{{"type", "ERROR"},
+                      {"object", expired_error("The resourceVersion for the provided watch is too old.").to_json()}};
+      if (sink_) sink_->write(json::serialize(ev) + "\n");
+      finish_locked();
+      return false;
+    }
+    held_.push_back(event);
+    return true;
+  }
+  bool ok = deliver_locked(event);
+  if (!ok) finish_locked();
+  return ok;
+}
+
+bool WatchStream::deliver_locked(const CacheEvent& event) {
   if (event.key.compare(0, options_.key_prefix.size(), options_.key_prefix) != 0) return true;
-  auto parse = [&](const std::string& text) -> std::optional<json::object> {
-    if (text.empty()) return std::nullopt;
-    boost::system::error_code ec;
-    json::value v = json::parse(text, ec);
-    if (ec || !v.is_object()) return std::nullopt;
-    child_object(v.as_object(), "metadata")["resourceVersion"] = std::to_string(event.revision);
-    return std::move(v.as_object());
-  };
-  auto now_obj = event.type == CacheEvent::Type::kPut ? parse(event.value) : std::nullopt;
-  auto prev_obj = parse(event.prev_value);
   const auto& sel = *options_.selection;
-  bool now_match = now_obj && sel.matches(*now_obj);
-  bool prev_match = prev_obj && !event.created && sel.matches(*prev_obj);
+  bool now_match = event.object && sel.matches(event.object->fields);
+  bool prev_match = event.prev && sel.matches(event.prev->fields);
   bool ok = true;
   if (event.type == CacheEvent::Type::kDelete) {
-    if (prev_match) ok = write_event("DELETED", *prev_obj);
+    if (prev_match) ok = write_event("DELETED", event.prev->json_at(event.revision));
   } else if (now_match && prev_match) {
-    ok = write_event("MODIFIED", *now_obj);
+    ok = write_event("MODIFIED", event.object->json);
   } else if (now_match) {
-    ok = write_event("ADDED", *now_obj);
+    ok = write_event("ADDED", event.object->json);
   } else if (prev_match) {
-    ok = write_event("DELETED", *now_obj);
+    ok = write_event("DELETED", event.object->json);
   }
   last_sent_ = event.revision;
-  if (!ok) finish_locked();
   return ok;
 }
 
 bool WatchStream::on_progress(store::Revision revision) {
   std::lock_guard lock(mu_);
   if (done_) return false;
-  if (!options_.bookmarks || revision <= last_sent_) return true;
+  if (!options_.bookmarks || !live_ || revision <= last_sent_) return true;
   json::object obj{{"kind", options_.info->kind},
                    {"apiVersion", options_.info->api_version()},
                    {"metadata", json::object{{"resourceVersion", std::to_string(revision)}}}};

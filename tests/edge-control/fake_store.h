@@ -17,7 +17,7 @@
 
 namespace kedge::testing {
 
-class FakeStore final : public store::Store {
+class FakeStore : public store::Store {
  public:
   FakeStore();
   ~FakeStore() override;

@@ -49,6 +49,7 @@ struct ListOptions {
   std::string field_selector;
   std::int64_t limit = 0;    // 0 = all
   std::string continue_token;
+  store::Revision revision = 0;  // read at this revision (resourceVersionMatch=Exact); 0 = now
 };
 
 struct ListResult {
