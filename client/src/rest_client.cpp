@@ -182,6 +182,7 @@ void set_method_and_headers(CURL* curl, const HttpRequest& request, const std::s
 }  // namespace
 
 Result<HttpResponse> RestClient::request(const HttpRequest& request) {
+  if (options_.local) return options_.local(request);
   auto h = borrow();
   CURL* curl = h->curl;
   const std::string url = options_.config.server + request.path;

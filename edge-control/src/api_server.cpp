@@ -15,6 +15,17 @@ struct ApiServer::Impl {
   std::unique_ptr<NodeProxy> node_proxy;  // pods/log → the pod's agent
   std::unique_ptr<AccessControl> access;  // bearer tokens, RBAC, TokenRequest
   bool stopped = false;
+
+  // Every request, from the network or in-process: authentication by token,
+  // authorization, then the endpoint that serves it.
+  HttpResponse serve(const HttpRequest& r) const {
+    std::optional<HttpRequest> token_user;
+    if (auto refused = access->check(r, token_user)) return std::move(*refused);
+    const HttpRequest& req = token_user ? *token_user : r;
+    if (AccessControl::handles(req)) return access->handle(req);
+    if (NodeProxy::handles(req)) return node_proxy->handle(req);
+    return handler->handle(req);
+  }
 };
 
 ApiServer::ApiServer(ApiServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -53,15 +64,7 @@ Status ApiServer::start() {
       .client_key_file = agent_client_key,
       .api = [impl](const HttpRequest& r) { return impl->handler->handle(r); }});
   impl->http = std::make_unique<HttpServer>(
-      o.http,
-      [impl](const HttpRequest& r) {
-        std::optional<HttpRequest> token_user;
-        if (auto refused = impl->access->check(r, token_user)) return std::move(*refused);
-        const HttpRequest& req = token_user ? *token_user : r;
-        if (AccessControl::handles(req)) return impl->access->handle(req);
-        if (NodeProxy::handles(req)) return impl->node_proxy->handle(req);
-        return impl->handler->handle(req);
-      },
+      o.http, [impl](const HttpRequest& r) { return impl->serve(r); },
       [impl](std::string_view verb, int code) {
         if (impl->handler) impl->handler->count_request(verb, code);
       });
@@ -98,6 +101,15 @@ Status ApiServer::start() {
 int ApiServer::port() const { return impl_->http ? impl_->http->port() : 0; }
 
 const std::filesystem::path& ApiServer::kubeconfig_path() const { return impl_->options.kubeconfig_path; }
+
+HttpResponse ApiServer::serve_local(const HttpRequest& request) {
+  if (!impl_->handler || !impl_->access) {
+    return HttpResponse{.status = 503,
+                        .body = R"({"kind":"Status","apiVersion":"v1","status":"Failure",)"
+                                R"("message":"the API server is not running","reason":"ServiceUnavailable","code":503})"};
+  }
+  return impl_->serve(request);
+}
 
 void ApiServer::stop() {
   if (impl_->stopped) return;

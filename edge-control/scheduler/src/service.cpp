@@ -1,9 +1,6 @@
 #include "kedge/scheduler/service.h"
 
 #include <chrono>
-#include <cinttypes>
-#include <cstdio>
-#include <random>
 
 #include <boost/json.hpp>
 
@@ -130,7 +127,12 @@ SchedulerService::SchedulerService(controllers::Transport& transport, client::Re
       client_(client),
       options_(std::move(options)),
       queue_(options_.queue),
-      scheduler_(cache_, options_.scheduler) {}
+      scheduler_(cache_, options_.scheduler),
+      events_(client, [&] {
+        EventRecorderOptions eo = options_.events;
+        eo.component = options_.scheduler.scheduler_name;
+        return eo;
+      }()) {}
 
 SchedulerService::~SchedulerService() { stop(); }
 
@@ -145,8 +147,9 @@ void SchedulerService::register_watches() {
 }
 
 void SchedulerService::run() {
-  const int writers = std::max(1, options_.writers);
-  for (int i = 0; i < writers; ++i) writer_threads_.emplace_back([this] { writer(); });
+  events_.start();
+  const int binders = std::max(1, options_.binders);
+  for (int i = 0; i < binders; ++i) writer_threads_.emplace_back([this] { writer(); });
   loop_thread_ = std::thread([this] { loop(); });
   log::logger("scheduler")->info("scheduler {} running", options_.scheduler.scheduler_name);
 }
@@ -165,6 +168,7 @@ void SchedulerService::stop() {
   write_cv_.notify_all();
   for (auto& t : writer_threads_) t.join();
   writer_threads_.clear();
+  events_.stop();
 }
 
 void SchedulerService::post(Event event) {
@@ -375,7 +379,8 @@ void SchedulerService::bind(const std::shared_ptr<const PodInfo>& pod, const std
   ++bound_;
   post({.kind = Kind::kBound, .qp = std::move(qp)});
   if (options_.scheduled_events) {
-    record_event(*pod, "Normal", "Scheduled", "Successfully assigned " + pod->key() + " to " + node);
+    events_.record({.ns = pod->ns, .name = pod->name, .uid = pod->uid}, "Normal", "Scheduled",
+                   "Successfully assigned " + pod->key() + " to " + node);
   }
 }
 
@@ -395,67 +400,7 @@ void SchedulerService::report_unschedulable(const std::shared_ptr<const PodInfo>
       logger->warn("pod {}: writing PodScheduled=False: {}", pod->key(), r.status().to_string());
     }
   }
-  record_event(*pod, "Warning", "FailedScheduling", message);
-}
-
-void SchedulerService::record_event(const PodInfo& pod, const char* type, const char* reason,
-                                    const std::string& message) {
-  const std::string now = now_rfc3339();
-  std::string key = pod.uid + "\n" + reason + "\n" + message;
-  EventRecord prior;
-  {
-    std::lock_guard lock(write_mu_);
-    auto it = events_.find(key);
-    if (it != events_.end()) {
-      it->second.count += 1;
-      prior = it->second;
-    }
-  }
-  const std::string collection = "/api/v1/namespaces/" + pod.ns + "/events";
-  if (!prior.name.empty()) {
-    // client-go's correlator: the same source, object, reason and message
-    // bump count and lastTimestamp of the first event instead of adding one.
-    json::object patch{{"count", prior.count}, {"lastTimestamp", now}};
-    auto r = client_.send("PATCH", collection + "/" + prior.name, patch, "application/merge-patch+json");
-    if (r.ok()) return;
-    if (r.status().code() != Code::kNotFound) {
-      log::logger("scheduler")->debug("event {}: {}", prior.name, r.status().to_string());
-      return;
-    }
-  }
-  // Upstream names events <object>.<hex nanoseconds>.
-  char suffix[32];
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  const auto nanos = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  std::snprintf(suffix, sizeof suffix, ".%016" PRIx64, nanos ^ (rng() & 0xfff));
-  std::string name = pod.name + suffix;
-  json::object ev{
-      {"apiVersion", "v1"},
-      {"kind", "Event"},
-      {"metadata", json::object{{"name", name}, {"namespace", pod.ns}}},
-      {"involvedObject", json::object{{"apiVersion", "v1"},
-                                      {"kind", "Pod"},
-                                      {"namespace", pod.ns},
-                                      {"name", pod.name},
-                                      {"uid", pod.uid}}},
-      {"reason", reason},
-      {"message", message},
-      {"source", json::object{{"component", options_.scheduler.scheduler_name}}},
-      {"firstTimestamp", now},
-      {"lastTimestamp", now},
-      {"count", 1},
-      {"type", type},
-      {"reportingComponent", options_.scheduler.scheduler_name},
-      {"reportingInstance", options_.scheduler.scheduler_name}};
-  auto r = client_.send("POST", collection, ev);
-  if (!r.ok()) {
-    log::logger("scheduler")->debug("event for {}: {}", pod.key(), r.status().to_string());
-    return;
-  }
-  std::lock_guard lock(write_mu_);
-  // Bounded memory: forget the correlation state rather than grow without end.
-  if (events_.size() >= 4096) events_.clear();
-  events_[key] = EventRecord{.name = name, .count = 1};
+  events_.record({.ns = pod->ns, .name = pod->name, .uid = pod->uid}, "Warning", "FailedScheduling", message);
 }
 
 }  // namespace kedge::scheduler

@@ -24,14 +24,6 @@
 
 namespace kedge::client {
 
-struct ClientOptions {
-  Kubeconfig config;
-  std::string user_agent = "kedge";
-  std::chrono::milliseconds connect_timeout{10000};
-  // Whole-request bound for request(); streams have none (they end on cancel).
-  std::chrono::milliseconds request_timeout{30000};
-};
-
 struct HttpRequest {
   std::string method = "GET";
   std::string path;  // "/api/v1/namespaces/default/pods?limit=500"
@@ -45,6 +37,23 @@ struct HttpResponse {
   std::string body;
   std::string content_type;
   std::vector<std::string> warnings;  // values of Warning: headers
+};
+
+// Answers a request inside this process, without TLS, HTTP or a socket:
+// kedge server hands one to the parts it runs (edge-control's
+// local_round_trip), so their requests take the API's own code path on the
+// caller's thread. Must be callable from any thread concurrently.
+using LocalRoundTrip = std::function<Result<HttpResponse>(const HttpRequest&)>;
+
+struct ClientOptions {
+  Kubeconfig config;
+  std::string user_agent = "kedge";
+  std::chrono::milliseconds connect_timeout{10000};
+  // Whole-request bound for request(); streams have none (they end on cancel).
+  std::chrono::milliseconds request_timeout{30000};
+  // When set, request() (and get/send) go through it instead of libcurl;
+  // streams (watches, logs) still use the kubeconfig's server.
+  LocalRoundTrip local;
 };
 
 // Maps a non-2xx answer to a Status: the Kubernetes Status body's message,

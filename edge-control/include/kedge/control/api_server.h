@@ -40,6 +40,13 @@ class ApiServer {
   Status start();
   int port() const;
   const std::filesystem::path& kubeconfig_path() const;
+  // Answers `request` on the caller's thread through the same
+  // authentication, authorization and handlers as a network request, with
+  // no TLS, HTTP parsing or socket (local_client.h adapts it for
+  // client::RestClient). Blocks on the store: call it from a worker thread,
+  // never from an event loop. A watch (streaming) answer is not supported
+  // here. 503 before start(). REQUIRES: not concurrent with stop().
+  HttpResponse serve_local(const HttpRequest& request);
   // Drains and stops (see HttpServer::stop). Idempotent.
   void stop();
 

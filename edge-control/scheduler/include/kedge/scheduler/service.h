@@ -5,19 +5,23 @@
 //     → scheduler loop thread: applies events to the Cache and the
 //       SchedulingQueue, pops pods, runs Scheduler::schedule(), assumes the
 //       chosen node in the cache
-//     → writer threads: POST pods/<name>/binding (plus a "Scheduled" event),
-//       or for a pod that fits nowhere a PodScheduled=False condition
-//       (reason Unschedulable, upstream's "0/N nodes are available: ..."
-//       message) through pods/<name>/status and a FailedScheduling Warning
-//       event (repeats of the same message bump the event's count, as
-//       client-go's event correlator does).
+//     → binder threads (many, so many bindings are in flight and the
+//       store's group commit writes them in one transaction): POST
+//       pods/<name>/binding, or for a pod that fits nowhere a
+//       PodScheduled=False condition (reason Unschedulable, upstream's
+//       "0/N nodes are available: ..." message) through pods/<name>/status.
+//       The loop does not wait for them: the pod is assumed in the cache
+//       and the next one is scheduled at once, as upstream binds
+//       asynchronously.
+//     → EventRecorder: the "Scheduled" and FailedScheduling events, off the
+//       binding path through a bounded queue (event_recorder.h).
 //   A failed binding forgets the assumption and retries the pod after backoff.
 //
 // Pods are ours when spec.schedulerName is ours (unset means
 // "default-scheduler"), spec.nodeName is empty and they are not terminating.
 //
-// Threads: run() starts the loop thread and `writers` writer threads;
-// stop() joins them. The Cache, SchedulingQueue and Scheduler are touched
+// Threads: run() starts the loop thread, `binders` binder threads and the
+// event recorder's writers; stop() joins them. The Cache, SchedulingQueue and Scheduler are touched
 // by the loop thread only. Ownership: borrows the Transport and RestClient
 // (both must outlive stop()).
 #pragma once
@@ -37,6 +41,7 @@
 #include "kedge/client/rest_client.h"
 #include "kedge/controllers/transport.h"
 #include "kedge/scheduler/cache.h"
+#include "kedge/scheduler/event_recorder.h"
 #include "kedge/scheduler/queue.h"
 #include "kedge/scheduler/scheduler.h"
 
@@ -45,8 +50,11 @@ namespace kedge::scheduler {
 struct SchedulerServiceOptions {
   SchedulerOptions scheduler;  // scheduler_name picks the pods we own
   QueueOptions queue;
-  int writers = 4;             // threads writing bindings, conditions and events
+  // Threads writing bindings and PodScheduled conditions: each blocks for
+  // one store commit, so this many writes can share one.
+  int binders = 16;
   bool scheduled_events = true;  // a Normal "Scheduled" event per binding, as upstream
+  EventRecorderOptions events;   // component is set to scheduler_name
 };
 
 class SchedulerService {
@@ -66,15 +74,11 @@ class SchedulerService {
 
   std::int64_t bound() const { return bound_; }
   std::int64_t unschedulable_attempts() const { return unschedulable_; }
+  std::int64_t events_dropped() const { return events_.dropped(); }
 
  private:
   class Handler;
   struct Event;
-  struct EventRecord {
-    std::string name;
-    std::int64_t count = 0;
-  };
-
   void post(Event event);
   void loop();
   void apply(const Event& event);
@@ -84,7 +88,6 @@ class SchedulerService {
   void writer();
   void bind(const std::shared_ptr<const PodInfo>& pod, const std::string& node, QueuedPod qp);
   void report_unschedulable(const std::shared_ptr<const PodInfo>& pod, const std::string& message);
-  void record_event(const PodInfo& pod, const char* type, const char* reason, const std::string& message);
 
   controllers::Transport& transport_;
   client::RestClient& client_;
@@ -106,8 +109,8 @@ class SchedulerService {
   std::condition_variable write_cv_;
   bool writers_stopping_ = false;                // guarded by write_mu_
   std::deque<std::function<void()>> writes_;     // guarded by write_mu_
-  std::map<std::string, EventRecord> events_;    // "uid\nreason\nmessage"; guarded by write_mu_
   std::vector<std::thread> writer_threads_;
+  EventRecorder events_;
 
   std::atomic<std::int64_t> bound_{0};
   std::atomic<std::int64_t> unschedulable_{0};
