@@ -68,4 +68,67 @@ Result<DataMap> ApiObjectSource::get(ObjectKind kind, const std::string& ns, con
   return data;
 }
 
+std::vector<std::pair<std::string, std::string>> service_env_vars(const json::value& service) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto* meta = service.is_object() ? service.as_object().if_contains("metadata") : nullptr;
+  const auto* spec = service.is_object() ? service.as_object().if_contains("spec") : nullptr;
+  if (meta == nullptr || spec == nullptr || !meta->is_object() || !spec->is_object()) return out;
+  const auto* ip = spec->as_object().if_contains("clusterIP");
+  const auto* ports = spec->as_object().if_contains("ports");
+  const auto* name = meta->as_object().if_contains("name");
+  if (ip == nullptr || !ip->is_string() || ip->as_string().empty() || ip->as_string() == "None" || name == nullptr ||
+      !name->is_string() || ports == nullptr || !ports->is_array() || ports->as_array().empty()) {
+    return out;
+  }
+  auto upper = [](std::string_view in) {
+    std::string s(in);
+    for (auto& c : s) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+  };
+  const std::string prefix = upper(name->as_string());
+  const std::string host(ip->as_string());
+  auto field = [](const json::value& p, std::string_view key) -> std::string {
+    const auto* f = p.is_object() ? p.as_object().if_contains(key) : nullptr;
+    if (f == nullptr) return "";
+    if (f->is_string()) return std::string(f->as_string());
+    if (f->is_int64()) return std::to_string(f->as_int64());
+    return "";
+  };
+  out.emplace_back(prefix + "_SERVICE_HOST", host);
+  out.emplace_back(prefix + "_SERVICE_PORT", field(ports->as_array()[0], "port"));
+  for (const auto& p : ports->as_array()) {
+    if (!field(p, "name").empty()) out.emplace_back(prefix + "_SERVICE_PORT_" + upper(field(p, "name")), field(p, "port"));
+  }
+  auto proto_of = [&](const json::value& p) {
+    std::string proto = field(p, "protocol");
+    for (auto& c : proto) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return proto.empty() ? std::string("tcp") : proto;
+  };
+  const auto& first = ports->as_array()[0];
+  out.emplace_back(prefix + "_PORT", proto_of(first) + "://" + host + ":" + field(first, "port"));
+  for (const auto& p : ports->as_array()) {
+    const std::string proto = proto_of(p);
+    const std::string base = prefix + "_PORT_" + field(p, "port") + "_" + upper(proto);
+    out.emplace_back(base, proto + "://" + host + ":" + field(p, "port"));
+    out.emplace_back(base + "_PROTO", proto);
+    out.emplace_back(base + "_PORT", field(p, "port"));
+    out.emplace_back(base + "_ADDR", host);
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ApiObjectSource::kubernetes_service_env() {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (service_env_fetched_ && now - *service_env_fetched_ < ttl_) return service_env_;
+  }
+  KEDGE_ASSIGN_OR_RETURN(auto svc, api_.get("/api/v1/namespaces/default/services/kubernetes"));
+  auto env = service_env_vars(svc);
+  std::lock_guard lock(mu_);
+  service_env_ = env;
+  service_env_fetched_ = now;
+  return env;
+}
+
 }  // namespace kedge::agent::detail

@@ -221,6 +221,11 @@ Result<std::vector<cri::EnvVar>> resolve_env(const api::Pod& pod, const api::Con
     out.push_back({name, std::move(value)});
   };
   const std::string& ns = pod.metadata.namespace_;
+  // Service variables first (the pod's own env overrides them, as upstream);
+  // without the API's answer the container starts without them.
+  if (auto services = objects.kubernetes_service_env(); services.ok()) {
+    for (auto& [k, v] : *services) set(k, std::move(v));
+  }
   if (c.env_from.is_array()) {
     for (const auto& source : c.env_from.as_array()) {
       const std::string prefix = str(source, "prefix");

@@ -16,7 +16,7 @@ import sys
 
 API_GROUPS = ["core", "apps", "batch", "rbac", "coordination", "discovery",
               "policy", "networking", "scheduling", "events", "certificates",
-              "authentication", "autoscaling"]
+              "authentication", "authorization", "autoscaling"]
 MACHINERY = ["pkg/apis/meta/v1", "pkg/api/resource", "pkg/util/intstr",
              "pkg/runtime", "pkg/runtime/schema"]
 

@@ -1,5 +1,6 @@
 #include "authn.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include <boost/json.hpp>
@@ -157,18 +158,22 @@ std::optional<HttpResponse> AccessControl::check(const HttpRequest& original,
     with_token_user->user = std::move(*user);
     current = &*with_token_user;
   }
+  const auto& groups = current->user.groups;
+  if (std::find(groups.begin(), groups.end(), "system:masters") != groups.end()) return std::nullopt;
   RequestAttributes attrs = request_attributes(*current);
   if (impl_->rbac->authorize(attrs)) return std::nullopt;
   return status_response(forbidden_for(attrs));
 }
 
 bool AccessControl::handles(const HttpRequest& request) {
-  if (request.method != "POST") return false;
+  // Anonymous requests fall through to the router's 401.
+  if (request.method != "POST" || !request.user.authenticated) return false;
   std::string ns, name;
   return request.path == kAccessReviewPath || token_path(request.path, ns, name);
 }
 
 HttpResponse AccessControl::handle(const HttpRequest& request) const {
+  if (!request.user.authenticated) return status_response(unauthorized_error());
   std::string ns, name;
   if (token_path(request.path, ns, name)) return impl_->token_request(request, ns, name);
   return impl_->access_review(request);

@@ -346,6 +346,19 @@ TEST_F(AccessControlTest, TokensOfDeletedServiceAccountsOrPodsStopWorking) {
   EXPECT_EQ(bearer(token, "GET", "/api"), 401);
 }
 
+TEST_F(AccessControlTest, AnonymousRequestsGetNoTokenAndNoReview) {
+  HttpRequest r;
+  r.method = "POST";
+  r.path = "/api/v1/namespaces/default/serviceaccounts/robot/token";
+  r.body = "{}";
+  std::optional<HttpRequest> authed;
+  EXPECT_FALSE(access_.check(r, authed).has_value());  // the router answers 401
+  EXPECT_FALSE(AccessControl::handles(r));
+  EXPECT_EQ(access_.handle(r).status, 401);
+  r.path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+  EXPECT_FALSE(AccessControl::handles(r));
+}
+
 TEST_F(AccessControlTest, TokenRequestValidation) {
   int code = 0;
   issue(R"({"spec":{"expirationSeconds":599}})", &code);
