@@ -38,7 +38,7 @@ until ip netns exec $NS /bin/busybox wget -q -O - http://127.0.0.1:10249/healthz
   sleep 0.5
 done
 echo "services $N: healthy after $(echo "$(date +%s.%N) - $start" | bc) s (incl. reading the JSON List)"
-grep -E "VmRSS|VmHWM" /proc/$pid/status
+grep -E "VmRSS|VmHWM|RssAnon|RssFile" /proc/$pid/status
 ip netns exec $NS /bin/busybox wget -q -O - http://127.0.0.1:10249/metrics |
   grep -E "^kedge_proxy_(rules|chains|elements|sync_duration_seconds_sum) "
 sleep 5
