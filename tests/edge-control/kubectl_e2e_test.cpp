@@ -541,5 +541,60 @@ TEST(KubectlE2ERestart, SecondStartReusesCertificatesAndData) {
   EXPECT_EQ(got.out, "configmap/keep\n") << got.err;
 }
 
+// The watch caches survive an etcd outage: etcd is killed under a running
+// server and restarted on the same data dir and port. Whether the etcd client
+// resumes its watches or the caches relist (WatchCache unit tests cover that
+// path), lists and watches are served again afterwards, and a watch that was
+// open either sees the later change or ended (clients relist) — it never
+// hangs on a dead cache.
+TEST(KubectlE2EEtcdOutage, CachesServeAgainAfterEtcdRestarts) {
+  KEDGE_REQUIRE(has_kubectl(), "/usr/bin/kubectl");
+  KEDGE_REQUIRE(store::testing::etcd_tools_present(), "etcd and etcdctl (Debian etcd-server, etcd-client)");
+  TempDir etcd_dir("kedge-e2e-outage-etcd");
+  TempDir data("kedge-e2e-outage");
+  TempDir home("kedge-e2e-outage-home");
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(free_port());
+  const std::string peer = "http://127.0.0.1:" + std::to_string(free_port());
+  const std::vector<std::string> etcd_argv = {
+      "etcd", "--data-dir=" + (etcd_dir.path() / "data").string(), "--listen-client-urls=" + endpoint,
+      "--advertise-client-urls=" + endpoint, "--listen-peer-urls=" + peer,
+      "--initial-advertise-peer-urls=" + peer, "--initial-cluster=default=" + peer, "--log-level=warn"};
+  auto etcd = std::make_unique<Process>(etcd_argv, etcd_dir.path() / "etcd-1.log");
+  ASSERT_TRUE(store::testing::wait_serving(endpoint)) << etcd->log();
+  Server s;
+  s.start(data.path(), home.path(), {"--datastore-endpoint", endpoint});
+  ASSERT_TRUE(s.wait_ready()) << s.proc->log();
+  auto kc = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"-n", "default"});
+    return kubectl_at(s, home.path(), std::move(args));
+  };
+  ASSERT_EQ(kc({"create", "cm", "before"}).exit_code, 0);
+  Process open_watch({"/usr/bin/kubectl", "--kubeconfig", s.kubeconfig.string(), "-n", "default", "get", "cm", "-w"},
+                     home.path() / "watch-1.log", {{"HOME", home.path().string()}});
+  ASSERT_TRUE(eventually([&] { return open_watch.log().find("before") != std::string::npos; })) << open_watch.log();
+
+  EXPECT_NE(etcd->kill_and_wait(SIGKILL), 0);
+  EXPECT_NE(kc({"get", "cm", "--request-timeout=3s"}).exit_code, 0) << "a consistent list needs etcd";
+  EXPECT_TRUE(s.proc->running());
+
+  etcd = std::make_unique<Process>(etcd_argv, etcd_dir.path() / "etcd-2.log");
+  ASSERT_TRUE(store::testing::wait_serving(endpoint)) << etcd->log();
+  EXPECT_TRUE(eventually([&] { return kc({"create", "cm", "after"}).exit_code == 0; }, std::chrono::seconds(30)))
+      << s.proc->log();
+  EXPECT_TRUE(eventually([&] {
+    auto r = kc({"get", "cm", "-o", "name", "--field-selector", "metadata.name!=kube-root-ca.crt"});
+    return r.out == "configmap/after\nconfigmap/before\n";
+  }, std::chrono::seconds(30))) << s.proc->log();
+  EXPECT_TRUE(eventually([&] { return open_watch.log().find("after") != std::string::npos || !open_watch.running(); }))
+      << open_watch.log();
+  // A new watch sees a later change.
+  Process watch({"/usr/bin/kubectl", "--kubeconfig", s.kubeconfig.string(), "-n", "default", "get", "cm", "-w"},
+                home.path() / "watch-2.log", {{"HOME", home.path().string()}});
+  ASSERT_TRUE(eventually([&] { return watch.log().find("after") != std::string::npos; })) << watch.log();
+  ASSERT_EQ(kc({"create", "cm", "later"}).exit_code, 0);
+  EXPECT_TRUE(eventually([&] { return watch.log().find("later") != std::string::npos; })) << watch.log();
+  s.proc->kill_and_wait(SIGTERM);
+}
+
 }  // namespace
 }  // namespace kedge::testing
