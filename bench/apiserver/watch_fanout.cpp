@@ -87,7 +87,7 @@ int run_fanout_client(const FanoutClientOptions& o) {
   }
   const long want = o.expected_events * o.watchers;
   bool announced = false;
-  auto deadline = Clock::now() + std::chrono::seconds(120);
+  auto deadline = Clock::now() + std::chrono::seconds(300);
   int running = 1;
   while (running > 0 && Clock::now() < deadline && delivered < want) {
     curl_multi_perform(multi, &running);

@@ -12,7 +12,7 @@ struct FanoutClientOptions {
   std::string url;  // the watch URL every stream opens
   std::filesystem::path tls;
   int watchers = 1000;
-  long expected_events = 0;  // per watcher; the client stops after them (or 60 s)
+  long expected_events = 0;  // per watcher; the client stops after them (or 300 s)
 };
 
 // Child side: prints "ready" once every stream is open, then, when done,
