@@ -1,8 +1,10 @@
 // The "controllers" part of `kedge server`: the scheduler and the controllers
-// (kube-controller-manager's job), talking to this server's API over
-// loopback HTTPS with the admin kubeconfig the server wrote, as k3s does.
-// That keeps them on the same authenticated, validated write path as every
-// other client, and lets the same code run against any API server.
+// (kube-controller-manager's job), talking to this server's API as the admin
+// of the kubeconfig the server wrote. Requests go in-process
+// (NodeEnvironment::local_api → ApiServer::serve_local, on the calling
+// thread) and watches over loopback HTTPS; either way they take the same
+// authenticated, validated write path as every other client, and the same
+// code runs against any API server.
 //
 // Leader election: servers sharing one datastore compete for the Lease
 // kube-system/kedge-controllers (15 s / renew 10 s / retry 2 s, upstream's
@@ -132,6 +134,7 @@ struct PartFlags {
   std::int64_t lease_duration = 15;
   std::int64_t renew_deadline = 10;
   std::int64_t retry_period = 2;
+  bool over_https = false;  // loopback HTTPS even inside kedge server (measurements)
 };
 
 // What runs while we lead: one transport (shared informers), the
@@ -198,6 +201,9 @@ class ControllersPart final : public Part {
             "seconds without node status or Lease renewal before a node's Ready becomes Unknown");
     set.add("node-monitor-period", &flags_.node_monitor_period, "seconds between node health checks");
     set.add("node-cidr-mask-size", &flags_.node_cidr_mask_size, "prefix length of each node's podCIDR");
+    set.add("controllers-over-https", &flags_.over_https,
+            "inside kedge server, send the scheduler's and controllers' requests over loopback HTTPS instead of "
+            "in-process (for comparison; watches use HTTPS either way)");
   }
 
   Status start(const NodeEnvironment& env) override {
@@ -222,7 +228,9 @@ class ControllersPart final : public Part {
     KEDGE_RETURN_IF_ERROR(controllers::NodeIpamController::validate(ipam));
     env_ = env;
     KEDGE_ASSIGN_OR_RETURN(auto config, client::Kubeconfig::load(env_.kubeconfig));
-    KEDGE_ASSIGN_OR_RETURN(client_, client::RestClient::create({.config = config, .user_agent = "kedge-controllers"}));
+    client::LocalRoundTrip local = flags_.over_https ? client::LocalRoundTrip{} : env.local_api;
+    KEDGE_ASSIGN_OR_RETURN(client_, client::RestClient::create(
+                                        {.config = config, .user_agent = "kedge-controllers", .local = std::move(local)}));
     ctx_ = std::make_unique<ControllerContext>(
         ControllerContext{.env = env_,
                           .client = *client_,

@@ -18,6 +18,7 @@
 
 #include "kedge/base/flags.h"
 #include "kedge/base/status.h"
+#include "kedge/client/rest_client.h"
 
 namespace kedge::cmd {
 
@@ -42,6 +43,10 @@ struct NodeEnvironment {
   // which edge-control dials for logs and exec.
   std::int64_t agent_api_port = 10250;
   bool control_plane = false;    // this node also runs edge-control
+  // Set by `kedge server`: its own API in-process (control/local_client.h),
+  // for the parts that run beside it (the scheduler and controllers). Empty
+  // in `kedge agent`, whose parts always use HTTPS.
+  client::LocalRoundTrip local_api;
 };
 
 class Part {

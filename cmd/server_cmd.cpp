@@ -9,6 +9,7 @@
 
 #include "kedge/base/log.h"
 #include "kedge/control/api_server.h"
+#include "kedge/control/local_client.h"
 #include "kedge/store/etcd_client.h"
 #include "kedge/store/sqlite_store.h"
 #include "part.h"
@@ -145,6 +146,7 @@ int run_server(std::span<const std::string> args) {
     std::fprintf(stderr, "kedge server: %s\n", st.to_string().c_str());
     return 1;
   }
+  o.node.local_api = control::local_round_trip(server);
   const int rc = run_parts({.role = "server", .drain = std::chrono::seconds(o.drain_seconds)}, o.node, parts, [&] {
     std::printf("kedge server is ready: kubectl --kubeconfig %s get nodes\n", o.write_kubeconfig.c_str());
     std::fflush(stdout);
