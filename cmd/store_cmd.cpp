@@ -123,6 +123,9 @@ int run_store(std::span<const std::string> args) {
   set.add("max-request-bytes", &o.max_request_bytes, "largest write request accepted");
   set.add("max-txn-ops", &o.max_txn_ops, "most operations in one txn");
   set.add("worker-threads", &o.worker_threads, "most threads running blocking store calls (grows on demand)");
+  std::string restore;
+  set.add("restore-snapshot", &restore,
+          "a file from `etcdctl snapshot save` to start from (checked; --data-dir must hold no store yet)");
   if (int rc = parse_or_exit(set, common, args); rc >= 0) return rc;
   auto log = log::logger("store");
 
@@ -138,6 +141,13 @@ int run_store(std::span<const std::string> args) {
   if (auto st = apply_compaction(o, so); !st.ok()) {
     std::fprintf(stderr, "kedge: %s\n", st.message().c_str());
     return 2;
+  }
+  if (!restore.empty()) {
+    if (auto st = store::restore_snapshot(restore, o.data_dir); !st.ok()) {
+      log->critical("{}", st.to_string());
+      return 1;
+    }
+    log->info("restored {} into {}", restore, o.data_dir);
   }
   auto store = store::SqliteStore::open(so);
   if (!store.ok()) {

@@ -2,6 +2,13 @@
 //
 //   store_stall_bench [--revisions 100000] [--keys 1000] [--value-size 256]
 //                     [--writers 4] [--dir /tmp/x] [--defragment]
+//   store_stall_bench --write-path N [--seconds 10] [--page-size 4096] [--value-size 256]
+//
+// --write-path: where the bytes of a put go instead. N closed-loop writers,
+// each rewriting its own key (as bench/store's put_cN), on a fresh strict
+// store for --seconds; prints puts, commits, WAL frames per commit, WAL bytes
+// per put and what the process wrote to disk per put (/proc/self/io
+// write_bytes: WAL + checkpoints into the database file).
 //
 // 1. Fills a fresh store (relaxed durability, only to fill faster) with
 //    `revisions` puts over `keys` keys.
@@ -39,12 +46,28 @@ struct Args {
   int writers = 4;
   std::string dir;
   bool defragment = false;
+  int write_path = 0;
+  int seconds = 10;
+  int page_size = 4096;
 };
+
+std::int64_t write_bytes() {
+  FILE* f = std::fopen("/proc/self/io", "r");
+  if (!f) return 0;
+  char line[128];
+  long long v = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "write_bytes: %lld", &v) == 1) break;
+  }
+  std::fclose(f);
+  return v;
+}
 
 std::unique_ptr<SqliteStore> open_store(const Args& a, kedge::store::Durability durability) {
   SqliteStoreOptions o;
   o.data_dir = a.dir;
   o.durability = durability;
+  o.page_size = a.page_size;
   auto store = SqliteStore::open(o);
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().to_string().c_str());
@@ -96,6 +119,31 @@ std::vector<std::int64_t> measure(SqliteStore& store, const Args& a, const std::
   return all;
 }
 
+int write_path(const Args& a) {
+  auto store = open_store(a, kedge::store::Durability::kStrict);
+  Args w = a;
+  w.writers = a.write_path;
+  std::atomic<bool> done{false};
+  const auto s0 = store->stats();
+  const std::int64_t b0 = write_bytes();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(a.seconds));
+    done = true;
+  });
+  const auto lat = measure(*store, w, done);
+  stopper.join();
+  const auto s1 = store->stats();
+  const double puts = static_cast<double>(lat.size());
+  const double commits = static_cast<double>(s1.commits - s0.commits);
+  const double frames = static_cast<double>(s1.wal_frames - s0.wal_frames);
+  std::printf("page_size %d\nwriters %d\nputs_per_s %.0f\n", a.page_size, a.write_path, puts / a.seconds);
+  std::printf("puts_per_commit %.1f\n", puts / std::max(1.0, commits));
+  std::printf("wal_frames_per_commit %.1f\n", frames / std::max(1.0, commits));
+  std::printf("wal_bytes_per_put %.0f\n", frames * (a.page_size + 24) / std::max(1.0, puts));
+  std::printf("disk_bytes_per_put %.0f\n", static_cast<double>(write_bytes() - b0) / std::max(1.0, puts));
+  return 0;
+}
+
 void report(const char* phase, const std::vector<std::int64_t>& lat) {
   if (lat.empty()) return;
   auto at = [&](double q) {
@@ -114,6 +162,10 @@ int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
+    if (k == "--write-path" && i + 1 < argc) {
+      a.write_path = std::stoi(argv[++i]);
+      continue;
+    }
     if (k == "--defragment") {
       a.defragment = true;
       continue;
@@ -128,6 +180,8 @@ int main(int argc, char** argv) {
     else if (k == "--value-size") a.value_size = std::stoi(v);
     else if (k == "--writers") a.writers = std::stoi(v);
     else if (k == "--dir") a.dir = v;
+    else if (k == "--seconds") a.seconds = std::stoi(v);
+    else if (k == "--page-size") a.page_size = std::stoi(v);
     else {
       std::fprintf(stderr, "store_stall_bench: unknown flag %s\n", k.c_str());
       return 2;
@@ -136,6 +190,11 @@ int main(int argc, char** argv) {
   const bool own_dir = a.dir.empty();
   if (own_dir) a.dir = (std::filesystem::temp_directory_path() / ("kedge-stall-" + std::to_string(::getpid()))).string();
   std::filesystem::remove_all(a.dir);
+  if (a.write_path > 0) {
+    const int rc = write_path(a);
+    if (own_dir) std::filesystem::remove_all(a.dir);
+    return rc;
+  }
   const auto fill_start = Clock::now();
   fill(a);
   std::printf("fill_seconds %.1f\n", std::chrono::duration<double>(Clock::now() - fill_start).count());

@@ -109,6 +109,7 @@ Status SqliteStore::Impl::vacuum_free_pages(double keep_ratio) {
 
 Status SqliteStore::defragment() {
   KEDGE_RETURN_IF_ERROR(impl_->vacuum_free_pages(0.0));
+  impl_->checkpoint_and_wait();
   WriteResult truncated = impl_->submit(MaintenanceOp{.truncate_wal = true});
   return truncated.ok() ? Status{} : truncated.status();
 }

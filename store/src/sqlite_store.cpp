@@ -123,6 +123,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
       db.handle(),
       [](void* arg, sqlite3*, const char*, int pages) -> int {
         auto* self = static_cast<Impl*>(arg);
+        // Frames this commit appended (the WAL restarts from 0 after a full checkpoint).
+        const int appended = pages >= self->wal_frames_seen ? pages - self->wal_frames_seen : pages;
+        self->wal_frames_seen = pages;
+        self->stat_wal_frames.fetch_add(appended, std::memory_order_relaxed);
         if (pages >= kWalCatchUpPages) {
           // Under steady writes the background checkpointer never quite
           // catches up, and a WAL restarts only once fully copied. Here the
@@ -268,6 +272,12 @@ void finish(WriteOp& op, WriteResult result) {
 }
 }  // namespace
 
+namespace {
+bool is_background(const WriteRequest& request) {
+  return std::holds_alternative<MaintenanceOp>(request) || std::holds_alternative<CompactStepOp>(request);
+}
+}  // namespace
+
 void SqliteStore::Impl::run_writer() {
   while (true) {
     std::vector<std::unique_ptr<WriteOp>> batch;
@@ -275,13 +285,15 @@ void SqliteStore::Impl::run_writer() {
       std::unique_lock lock(queue_mu);
       queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
       if (queue.empty()) break;  // stopping and drained
-      // Maintenance runs alone, outside any transaction.
-      if (std::holds_alternative<MaintenanceOp>(queue.front()->request)) {
+      // Background work (maintenance outside any transaction, compaction
+      // steps in one of their own) runs alone: writes queued before it
+      // commit without waiting for it.
+      if (is_background(queue.front()->request)) {
         batch.push_back(std::move(queue.front()));
         queue.pop_front();
       } else {
         while (!queue.empty() && static_cast<int>(batch.size()) < options.max_batch_requests &&
-               !std::holds_alternative<MaintenanceOp>(queue.front()->request)) {
+               !is_background(queue.front()->request)) {
           batch.push_back(std::move(queue.front()));
           queue.pop_front();
         }
@@ -353,6 +365,9 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
   ++stat_commits;
   raise(stat_max_batch, static_cast<std::int64_t>(batch.size()));
   raise(stat_max_commit_us, took.count());
+  if (batch.size() == 1 && std::holds_alternative<CompactStepOp>(batch.front()->request)) {
+    raise(stat_max_step_us, took.count());
+  }
   published_rev = rev;
   published_compacted = compacted;
   hub->publish(std::move(events), rev);
@@ -418,7 +433,6 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
     return WriteResponse(CompactResponse{.revision = rev});
   }
   if (auto* step = std::get_if<CompactStepOp>(&request)) {
-    const auto started = std::chrono::steady_clock::now();
     // Every row older than a row of the window is superseded at target.
     KEDGE_ASSIGN_OR_RETURN(
         Stmt * older, db.prepare("DELETE FROM kv WHERE id IN (SELECT o.id FROM kv AS n JOIN kv AS o "
@@ -438,8 +452,6 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
     KEDGE_RETURN_IF_ERROR(mvcc::write_meta(db, "compacted_upto", step->to));
     ++stat_compaction_steps;
     stat_compaction_rows += deleted;
-    raise(stat_max_step_us, std::chrono::duration_cast<std::chrono::microseconds>(
-                                std::chrono::steady_clock::now() - started).count());
     return WriteResponse(Revision{deleted});
   }
   if (auto* grant = std::get_if<LeaseGrantOp>(&request)) {
@@ -492,7 +504,17 @@ void SqliteStore::Impl::run_checkpointer() {
       log::logger("store")->warn("{}", checkpoint_db->error("checkpoint", rc).to_string());
     }
     lock.lock();
+    ++checkpoints_done;
+    checkpoint_cv.notify_all();
   }
+}
+
+void SqliteStore::Impl::checkpoint_and_wait() {
+  std::unique_lock lock(checkpoint_mu);
+  const std::uint64_t seen = checkpoints_done;
+  checkpoint_wanted = true;
+  checkpoint_cv.notify_all();
+  checkpoint_cv.wait(lock, [&] { return checkpoint_stop || checkpoints_done > seen; });
 }
 
 Status SqliteStore::Impl::run_maintenance(const MaintenanceOp& op) {

@@ -149,6 +149,7 @@ SqliteStoreStats SqliteStore::stats() const {
                           .compaction_rows_deleted = s.stat_compaction_rows.load(),
                           .max_compaction_step_us = s.stat_max_step_us.load(),
                           .max_maintenance_us = s.stat_max_maintenance_us.load(),
+                          .wal_frames = s.stat_wal_frames.load(),
                           .watches = static_cast<std::int64_t>(s.hub->size())};
 }
 
@@ -185,13 +186,23 @@ void SqliteStore::Impl::auto_compact() {
   }
 }
 
+Revision SqliteStore::Impl::next_window(Revision window, Revision used, std::int64_t deleted) const {
+  // Rows, not time: under load every step pays a commit and an fsync, and a
+  // time target would shrink steps until compaction fell behind the writes.
+  const Revision limit = std::max(1, options.compaction_batch_rows);
+  if (deleted > limit) return std::max<Revision>(1, window * limit / deleted);
+  if (deleted < limit / 2 && used == window) return std::min<Revision>(window * 2, limit * 4);
+  return window;
+}
+
 void SqliteStore::Impl::run_compactor() {
   const bool automatic = options.auto_compaction_retention_revisions > 0 ||
                          options.auto_compaction_retention_period.count() > 0;
   auto next_auto = std::chrono::steady_clock::now() + options.auto_compaction_interval;
-  // Revisions per step, adapted so a step deletes about compaction_batch_rows
-  // rows whatever the number of changes per revision.
-  Revision window = std::max(1, options.compaction_batch_rows / 4);
+  // Revisions per step: starts small (the first windows of a long history
+  // delete the most rows) and adapts so a step deletes about
+  // compaction_batch_rows rows.
+  Revision window = 16;
   std::unique_lock lock(compact_mu);
   while (!compact_stop) {
     if (compacted_upto < compact_target) {
@@ -209,13 +220,7 @@ void SqliteStore::Impl::run_compactor() {
       }
       compacted_upto = to;
       const auto* count = std::get_if<Revision>(&*result);
-      const Revision deleted = count ? *count : 0;
-      const Revision limit = options.compaction_batch_rows;
-      if (deleted > limit) {
-        window = std::max<Revision>(1, window * limit / deleted);
-      } else if (deleted < limit / 2 && to - from + 1 == window) {
-        window = std::min<Revision>(window * 2, limit * 4);
-      }
+      window = next_window(window, to - from + 1, count ? *count : 0);
       compact_cv.notify_all();
       continue;
     }
@@ -228,6 +233,8 @@ void SqliteStore::Impl::run_compactor() {
         Status vacuumed = vacuum_free_pages(0.02);
         if (!vacuumed.ok()) log::logger("store")->warn("incremental vacuum failed: {}", vacuumed.to_string());
       }
+      // The copy happens off the writer; its TRUNCATE turn then has little left.
+      checkpoint_and_wait();
       (void)submit(MaintenanceOp{.truncate_wal = true});
       lock.lock();
       maintenance_done = true;

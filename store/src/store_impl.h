@@ -152,8 +152,12 @@ struct SqliteStore::Impl {
   std::condition_variable checkpoint_cv;
   bool checkpoint_wanted = false;  // guarded by checkpoint_mu
   bool checkpoint_stop = false;    // guarded by checkpoint_mu
+  std::uint64_t checkpoints_done = 0;  // guarded by checkpoint_mu
   std::thread checkpointer;
   void run_checkpointer();
+  // Any thread but the checkpointer: wakes it and waits for one passive
+  // checkpoint to finish (so a later TRUNCATE in the writer copies little).
+  void checkpoint_and_wait();
 
   // --- stats (relaxed atomics; written by the writer thread) ---
   std::atomic<std::int64_t> stat_requests{0};
@@ -164,6 +168,8 @@ struct SqliteStore::Impl {
   std::atomic<std::int64_t> stat_compaction_rows{0};
   std::atomic<std::int64_t> stat_max_step_us{0};
   std::atomic<std::int64_t> stat_max_maintenance_us{0};
+  std::atomic<std::int64_t> stat_wal_frames{0};
+  int wal_frames_seen = 0;  // writer thread (WAL hook): frames in the WAL after the last commit
 
   std::unique_ptr<Lessor> lessor;
   std::unique_ptr<WatchHub> hub;
@@ -191,6 +197,9 @@ struct SqliteStore::Impl {
 
   // Compactor thread.
   void run_compactor();
+  // The next step's window of revisions, from the last one's (`used`
+  // revisions, `deleted` rows).
+  Revision next_window(Revision window, Revision used, std::int64_t deleted) const;
   void auto_compact();
 
   Result<Revision> lease_revoke_in(Db& db, LeaseId id, std::vector<mvcc::RevisionEvents>& events);

@@ -1,6 +1,8 @@
 // etcdserverpb.Maintenance: Status, Alarm (GET), Defragment, Hash, HashKV,
 // Snapshot; MoveLeader and Alarm ACTIVATE/DEACTIVATE answer Unimplemented
 // with a message.
+#include <openssl/evp.h>
+
 #include <algorithm>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -19,10 +21,13 @@ using RawMaintenance = Maintenance::WithRawCallbackMethod_Status<Maintenance::Wi
 constexpr std::size_t kSnapshotChunk = 32 * 1024;
 
 // Streams a store snapshot: each chunk is read on the worker pool, then
-// written; the next read is posted when the write is done.
+// written; the next read is posted when the write is done. As etcd 3.4, the
+// last message is the sha256 of everything before it (etcdctl refuses a
+// snapshot without it; `kedge store --restore-snapshot` checks it).
 class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
  public:
-  explicit SnapshotWriter(Shared& shared) : shared_(shared) {
+  explicit SnapshotWriter(Shared& shared) : shared_(shared), sha_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    EVP_DigestInit_ex(sha_.get(), EVP_sha256(), nullptr);
     shared_.pool.post([this] { open(); });
   }
   void OnWriteDone(bool ok) override {
@@ -53,9 +58,20 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
       return;
     }
     if (chunk->empty()) {
-      Finish(grpc::Status::OK);
+      if (sent_sha_) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      unsigned char sha[EVP_MAX_MD_SIZE];
+      unsigned int size = 0;
+      EVP_DigestFinal_ex(sha_.get(), sha, &size);
+      sent_sha_ = true;
+      response_.set_remaining_bytes(0);
+      response_.set_blob(std::string(reinterpret_cast<const char*>(sha), size));
+      StartWrite(&response_);
       return;
     }
+    EVP_DigestUpdate(sha_.get(), chunk->data(), chunk->size());
     remaining_ -= static_cast<std::int64_t>(chunk->size());
     response_.set_remaining_bytes(static_cast<std::uint64_t>(std::max<std::int64_t>(0, remaining_)));
     response_.set_blob(std::move(*chunk));
@@ -65,6 +81,8 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
   Shared& shared_;
   std::unique_ptr<SnapshotReader> reader_;
   std::int64_t remaining_ = 0;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha_;
+  bool sent_sha_ = false;
   etcdserverpb::SnapshotResponse response_;
 };
 

@@ -1,10 +1,11 @@
 // Maintenance through stock etcdctl 3.4: `defrag` answers as etcd does and
 // really returns free pages; `snapshot save` writes a file a fresh
 // `kedge store` starts from with the same data, revision and hash;
-// `endpoint hashkv` agrees on two stores with the same history and reports
+// `kedge store --restore-snapshot` checks its sha256 trailer; `endpoint hashkv` agrees on two stores with the same history and reports
 // the compaction point as etcd does.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <regex>
 
 #include "servers.h"
@@ -84,15 +85,30 @@ TEST(EtcdctlMaintenance, DefragSnapshotAndHashKv) {
   EXPECT_EQ(saved.out, "Snapshot saved at " + file.string() + "\n");
   ok_out(a, {"put", "after-snapshot", "x"});
 
+  // A damaged copy is refused, naming the problem; nothing is started from it.
+  const auto bad = a.dir->path() / "bad.db";
+  std::filesystem::copy_file(file, bad);
+  {
+    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5000);
+    f.put('X');
+  }
+  kedge::testing::TempDir bad_dir("kedge-store-bad-restore");
+  auto refused = kedge::testing::run({kedge::testing::kedge_binary(), "store", "--restore-snapshot=" + bad.string(),
+                                      "--data-dir=" + (bad_dir.path() / "data").string(),
+                                      "--listen-client-urls=http://127.0.0.1:0"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE((refused.out + refused.err).find("sha256 mismatch"), std::string::npos) << refused.out << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(bad_dir.path() / "data" / "store.db"));
+
   Server b;
   b.name = "kedge-restored";
   b.dir = std::make_unique<kedge::testing::TempDir>("kedge-store-restored");
-  std::filesystem::create_directories(b.dir->path() / "data");
-  std::filesystem::copy_file(file, b.dir->path() / "data" / "store.db");
   b.endpoint = "http://127.0.0.1:" + std::to_string(kedge::testing::free_port());
   b.process = std::make_unique<kedge::testing::Process>(
       std::vector<std::string>{kedge::testing::kedge_binary(), "store", "--listen-client-urls=" + b.endpoint,
-                               "--data-dir=" + (b.dir->path() / "data").string(), "--log-level=warn"},
+                               "--data-dir=" + (b.dir->path() / "data").string(),
+                               "--restore-snapshot=" + file.string(), "--log-level=warn"},
       b.dir->path() / "kedge.log");
   ASSERT_TRUE(wait_serving(b.endpoint)) << b.log();
   EXPECT_EQ(hashkv(b), std::make_pair(hash_a, compact_a));

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,5 +82,12 @@ class EtcdServer {
   explicit EtcdServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Restores a file written by `etcdctl snapshot save` from a kedge store (the
+// store's database followed by etcd's 32-byte sha256 trailer, see
+// Maintenance.Snapshot) into <data_dir>/store.db. Errors: DataLoss when the
+// checksum is missing or wrong; AlreadyExists when data_dir already holds a
+// store (never overwritten); Unavailable for I/O errors.
+Status restore_snapshot(const std::filesystem::path& file, const std::filesystem::path& data_dir);
 
 }  // namespace kedge::store

@@ -76,7 +76,8 @@ struct SqliteStoreOptions {
   // Largest number of requests one group commit may carry.
   int max_batch_requests = 1024;
 
-  // Rows deleted per physical-compaction step (one short write transaction).
+  // Rows one physical-compaction step deletes (a short write transaction of
+  // its own: writes queued before it commit without waiting for it).
   int compaction_batch_rows = 1000;
 
   // Pages one incremental-vacuum turn of the writer moves (defragment and
@@ -100,8 +101,9 @@ struct SqliteStoreStats {
   std::int64_t max_commit_us = 0;   // longest writer transaction, apply + commit
   std::int64_t compaction_steps = 0;
   std::int64_t compaction_rows_deleted = 0;
-  std::int64_t max_compaction_step_us = 0;  // longest physical-compaction step
+  std::int64_t max_compaction_step_us = 0;  // longest physical-compaction step (writer turn incl. commit)
   std::int64_t max_maintenance_us = 0;      // longest vacuum/checkpoint turn of the writer
+  std::int64_t wal_frames = 0;              // pages appended to the WAL by commits (page_size + 24 bytes each)
   std::int64_t watches = 0;                 // live watches
 };
 
