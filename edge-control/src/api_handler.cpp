@@ -43,18 +43,6 @@ HttpResponse text_response(int status, std::string body) {
   return r;
 }
 
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < path.size()) {
-    std::size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > start) out.emplace_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 constexpr std::string_view kProtobufMediaType = "application/vnd.kubernetes.protobuf";
 
 std::string media_type(std::string_view content_type) {

@@ -37,6 +37,18 @@ std::string get_string(const json::object& o, std::string_view key) {
   return std::string(it->value().as_string());
 }
 
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) out.emplace_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 std::int64_t get_int(const json::object& o, std::string_view key, std::int64_t fallback) {
   auto it = o.find(key);
   if (it == o.end()) return fallback;

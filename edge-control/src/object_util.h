@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -20,6 +21,8 @@ const json::object* find_object(const json::object& o, std::string_view key);
 json::object* find_object(json::object& o, std::string_view key);
 const json::array* find_array(const json::object& o, std::string_view key);
 std::string get_string(const json::object& o, std::string_view key);
+// The non-empty segments of a URL path ("/api/v1//pods" → api, v1, pods).
+std::vector<std::string> split_path(std::string_view path);
 std::int64_t get_int(const json::object& o, std::string_view key, std::int64_t fallback);
 // Dotted path lookup: "spec.nodeName", "status.phase". Empty if missing/not a string.
 std::string string_at_path(const json::object& o, std::string_view dotted);

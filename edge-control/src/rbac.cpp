@@ -11,18 +11,6 @@ namespace kedge::control {
 
 namespace {
 
-std::vector<std::string> split_path_segments(std::string_view path) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < path.size()) {
-    std::size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > start) out.emplace_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 std::string method_verb(std::string_view method) {
   if (method == "POST") return "create";
   if (method == "GET" || method == "HEAD") return "get";
@@ -64,7 +52,7 @@ RequestAttributes request_attributes(const HttpRequest& request) {
   a.path = request.path;
   a.verb = request.method;
   std::transform(a.verb.begin(), a.verb.end(), a.verb.begin(), [](unsigned char c) { return std::tolower(c); });
-  auto parts = split_path_segments(request.path);
+  auto parts = split_path(request.path);
   if (parts.size() < 3 || (parts[0] != "api" && parts[0] != "apis")) return a;
   std::size_t i = 1;
   if (parts[0] == "apis") {
