@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "kedge/agent/memory.h"
-#include "kedge/base/log.h"
 #include "part.h"
 #include "roles.h"
 
@@ -36,15 +35,7 @@ int run_agent(std::span<const std::string> args) {
   if (int rc = parse_or_exit(set, common, args); rc >= 0) return rc;
   default_node_environment(env);
   if (disable_proxy) parts.pop_back();
-  // Start-up is over once every part runs: drop the library pages only it
-  // touched (agent/memory.h); an edge device counts every resident MB.
-  auto drop_startup_pages = [] {
-    if (auto trim = agent::drop_startup_pages(); trim.ok()) {
-      log::logger("agent")->info("start-up pages dropped: RSS {} -> {} KiB ({} file mappings)",
-                                 trim->rss_before / 1024, trim->rss_after / 1024, trim->mappings);
-    }
-  };
-  return run_parts({.role = "agent", .drain = std::chrono::seconds(20)}, env, parts, drop_startup_pages);
+  return run_parts({.role = "agent", .drain = std::chrono::seconds(20)}, env, parts);
 }
 
 }  // namespace kedge::cmd
