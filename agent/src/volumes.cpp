@@ -264,10 +264,12 @@ Result<std::string> VolumeManager::prepare_one(const api::Pod& pod, const api::V
           KEDGE_ASSIGN_OR_RETURN(part, object_files(pod, *sec, ObjectKind::kSecret, "name", default_mode));
         } else if (const auto* d = o.if_contains("downwardAPI")) {
           KEDGE_ASSIGN_OR_RETURN(part, downward_files(pod, *d, ctx, default_mode));
-        } else if (o.contains("serviceAccountToken")) {
-          // Needs the TokenRequest API, which edge-control does not serve yet.
-          log::logger("kubelet")->debug("pod {}/{}: projected serviceAccountToken skipped (no TokenRequest API)",
-                                        pod.metadata.namespace_, pod.metadata.name);
+        } else if (const auto* t = o.if_contains("serviceAccountToken")) {
+          KEDGE_ASSIGN_OR_RETURN(std::string token, objects_.service_account_token(TokenKey{
+              .ns = pod.metadata.namespace_, .service_account = pod.spec.service_account_name,
+              .pod_name = pod.metadata.name, .pod_uid = pod.metadata.uid, .audience = str(*t, "audience"),
+              .seconds = int_field(*t, "expirationSeconds").value_or(3600)}));
+          part[str(*t, "path")] = FileContent{std::move(token), static_cast<mode_t>(default_mode)};
         }
         for (auto& [k, f] : part) all[k] = std::move(f);
       }
