@@ -249,9 +249,12 @@ TEST(WatchCache, RelistsWithBackoffAfterTheStoreWatchEnds) {
                              },
                              .min_backoff = std::chrono::milliseconds(10)});
     ASSERT_TRUE(cache.start().ok());
+    // From the revision before the put: the cache may apply the put before or
+    // after the watcher joins, and either way the watcher must get it.
+    const auto before_put = cache.revision();
     put_pod(store, "a", "p1", "n1");
     auto watcher = std::make_shared<Recorder>();
-    ASSERT_TRUE(cache.add_watcher(watcher, cache.revision()).ok());
+    ASSERT_TRUE(cache.add_watcher(watcher, before_put).ok());
     ASSERT_TRUE(watcher->wait_for(1));
     // The store watch ends and the next three reads fail (store down).
     store.failing_ranges = 3;
