@@ -61,6 +61,32 @@ struct Target {
   std::string sub;
 };
 
+// What a binding writes besides spec.nodeName, as upstream's pod binding
+// does: the Binding's annotations, and PodScheduled=True (so the scheduler
+// needs no second write to clear an earlier Unschedulable condition).
+void bind_pod_status(json::object& pod, const json::object& binding_meta) {
+  if (const auto* annotations = find_object(binding_meta, "annotations"); annotations != nullptr) {
+    json::object& dest = child_object(child_object(pod, "metadata"), "annotations");
+    for (const auto& kv : *annotations) dest[kv.key()] = kv.value();
+  }
+  json::value& conditions = child_object(pod, "status")["conditions"];
+  if (!conditions.is_array()) conditions = json::array{};
+  json::object* scheduled = nullptr;
+  for (auto& c : conditions.as_array()) {
+    if (c.is_object() && get_string(c.as_object(), "type") == "PodScheduled") scheduled = &c.as_object();
+  }
+  if (scheduled == nullptr) {
+    conditions.as_array().push_back(json::object{{"type", "PodScheduled"}});
+    scheduled = &conditions.as_array().back().as_object();
+  }
+  if (get_string(*scheduled, "status") == "True") return;
+  (*scheduled)["status"] = "True";
+  (*scheduled)["lastProbeTime"] = nullptr;
+  (*scheduled)["lastTransitionTime"] = now_rfc3339();
+  scheduled->erase("reason");
+  scheduled->erase("message");
+}
+
 struct Metrics {
   mutable std::mutex mu;
   std::map<std::pair<std::string, int>, std::uint64_t> requests;  // guarded by mu
@@ -550,9 +576,18 @@ HttpResponse ApiHandler::Impl::resource(const HttpRequest& req, const Target& t,
     if (node.empty()) {
       return error_response(invalid_error("", "Binding", t.name, {{"FieldValueRequired", "target.name", "Required value"}}));
     }
+    const json::object& binding_meta = metadata_of(v.as_object());
+    const std::string want_uid = get_string(binding_meta, "uid");
     auto r = registry->modify(
         info, t.ns, t.name,
         [&](const json::object& cur) -> ApiResult<json::object> {
+          const std::string uid = get_string(metadata_of(cur), "uid");
+          if (!want_uid.empty() && want_uid != uid) {
+            // A binding for an older pod of the same name must not land on
+            // its successor (upstream: a UID precondition).
+            return conflict_error("", "pods", t.name,
+                                  "Precondition failed: UID in precondition: " + want_uid + ", UID in object meta: " + uid);
+          }
           const auto* spec = find_object(cur, "spec");
           std::string bound = spec != nullptr ? get_string(*spec, "nodeName") : "";
           if (!bound.empty()) {
@@ -561,9 +596,12 @@ HttpResponse ApiHandler::Impl::resource(const HttpRequest& req, const Target& t,
           }
           json::object next = cur;
           child_object(next, "spec")["nodeName"] = node;
+          bind_pod_status(next, binding_meta);
           return next;
         },
-        WriteOptions{}, false);
+        // The pod is the stored one plus the server's own fields: nothing to
+        // check for unknown fields on this hot path.
+        WriteOptions{.field_validation = FieldValidation::kIgnore}, Registry::Scope::kMainAndStatus);
     if (!r.ok()) return error_response(r.error());
     return json_response(201, json::object{{"kind", "Status"}, {"apiVersion", "v1"},
                                            {"metadata", json::object{}}, {"status", "Success"},

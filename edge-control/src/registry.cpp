@@ -211,7 +211,8 @@ ApiResult<json::object> Registry::get(const ResourceInfo& info, std::string_view
 
 ApiResult<WriteResult> Registry::modify(const ResourceInfo& info, std::string_view ns,
                                         std::string_view name, const Mutator& mutate,
-                                        const WriteOptions& options, bool status_only) {
+                                        const WriteOptions& options, Scope scope) {
+  const bool status_only = scope == Scope::kStatus;
   const std::string key = key_for(info, ns, name);
   for (int attempt = 0; attempt < kMaxCasRetries; ++attempt) {
     auto r = store_.range(store::RangeRequest{.key = key});
@@ -255,8 +256,9 @@ ApiResult<WriteResult> Registry::modify(const ResourceInfo& info, std::string_vi
       KEDGE_API_RETURN_IF_ERROR(check_fields(info, next, options.field_validation, result.warnings));
       apply_defaults(info, next);
     }
-    prepare_for_update(info, next, current,
-                       status_only ? Subresource::kStatus : Subresource::kNone);
+    if (scope != Scope::kMainAndStatus) {
+      prepare_for_update(info, next, current, status_only ? Subresource::kStatus : Subresource::kNone);
+    }
     if (tracks_generation(info) && !status_only) {
       const json::object* a = find_object(current, "spec");
       const json::object* b = find_object(next, "spec");
@@ -319,7 +321,8 @@ ApiResult<WriteResult> Registry::update(const ResourceInfo& info, std::string_vi
                                         const WriteOptions& options, bool status_only) {
   return modify(
       info, ns, name,
-      [&](const json::object&) -> ApiResult<json::object> { return obj; }, options, status_only);
+      [&](const json::object&) -> ApiResult<json::object> { return obj; }, options,
+      status_only ? Scope::kStatus : Scope::kMain);
 }
 
 ApiResult<WriteResult> Registry::patch(const ResourceInfo& info, std::string_view ns,
@@ -355,7 +358,7 @@ ApiResult<WriteResult> Registry::patch(const ResourceInfo& info, std::string_vie
     if (!out.is_object()) return bad_request_error("the patch did not produce a JSON object");
     return std::move(out.as_object());
   };
-  return modify(info, ns, name, mutate, options, status_only);
+  return modify(info, ns, name, mutate, options, status_only ? Scope::kStatus : Scope::kMain);
 }
 
 ApiResult<json::object> Registry::get_scale(const ResourceInfo& info, std::string_view ns,
@@ -407,7 +410,7 @@ ApiResult<json::object> Registry::update_scale(const ResourceInfo& info, std::st
     child_object(next, "spec")["replicas"] = replicas;
     return next;
   };
-  KEDGE_API_RETURN_IF_ERROR(modify(info, ns, name, mutate, options, false));
+  KEDGE_API_RETURN_IF_ERROR(modify(info, ns, name, mutate, options, Scope::kMain));
   return get_scale(info, ns, name);
 }
 

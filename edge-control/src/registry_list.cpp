@@ -176,7 +176,7 @@ ApiStatus upsert(Registry& registry, const ResourceInfo& info, json::object desi
         for (auto f : fields) out[f] = desired.at(f);
         return out;
       },
-      WriteOptions{}, false);
+      WriteOptions{}, Registry::Scope::kMain);
   if (!r.ok()) return r.error();
   return api_ok();
 }
@@ -222,7 +222,7 @@ Status Registry::publish_apiserver_endpoints(std::string_view address, int port)
         if (ports != nullptr && !ports->empty()) ports->at(0).as_object()["targetPort"] = port;
         return out;
       },
-      WriteOptions{}, false);
+      WriteOptions{}, Registry::Scope::kMain);
   if (!r.ok()) return fail("service", r.error());
   return {};
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "kedge/api/protobuf.h"
 #include "object_util.h"
 
 namespace kedge::control {
@@ -288,6 +289,11 @@ void prepare_for_update(const ResourceInfo& info, json::object& obj, const json:
 }
 
 std::vector<std::string> unknown_fields(const ResourceInfo& info, const json::object& obj) {
+  // Kinds in kedge's schema subset (api/proto) are checked at every depth, as
+  // upstream's strict decoding does; the rest by the top-level lists below.
+  const std::string api_version =
+      info.group.empty() ? std::string(info.version) : std::string(info.group) + "/" + std::string(info.version);
+  if (auto deep = api::unknown_json_fields(api_version, info.kind, obj)) return std::move(*deep);
   static const std::set<std::string_view> kMeta = {
       "name",          "generateName",    "namespace",         "selfLink",
       "uid",           "resourceVersion", "generation",        "creationTimestamp",

@@ -5,6 +5,8 @@
 // (tests/edge-control/kubectl_e2e_test.cpp: `kubectl create ...`).
 #include "kedge/api/protobuf.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -182,6 +184,40 @@ TEST(Protobuf, MessageNames) {
             "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions");
   EXPECT_EQ(protobuf_message_name("apps.example.com/v1", "Deployment"), "");
   EXPECT_EQ(protobuf_message_name("v1", "NoSuchKind"), "");
+}
+
+// JSON bodies are checked against the same schema at every depth, with
+// upstream's paths; maps' keys, quantities, int-or-strings, times and
+// FieldsV1 content are values, not fields.
+TEST(UnknownJsonFields, NamesEveryUnknownMemberAtItsPath) {
+  const auto deployment = boost::json::parse(R"({
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web", "labelz": {}, "labels": {"any-key": "v"},
+                 "creationTimestamp": "2026-01-01T00:00:00Z",
+                 "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {"f:whatever": {}}}}]},
+    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+             "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
+             "template": {"metadata": {"labels": {"app": "web"}},
+                          "spec": {"containers": [
+                            {"name": "a", "image": "x", "resources": {"limits": {"memory": "64Mi"}}},
+                            {"name": "b", "image": "y", "imagePulPolicy": "Always",
+                             "ports": [{"containerPort": 80, "protocl": "TCP"}]}],
+                            "nodeSelectr": {"k": "v"}}}},
+    "status": {"replicas": 1}})").as_object();
+  auto unknown = unknown_json_fields("apps/v1", "Deployment", deployment);
+  ASSERT_TRUE(unknown.has_value());
+  std::sort(unknown->begin(), unknown->end());
+  EXPECT_EQ(*unknown, (std::vector<std::string>{"metadata.labelz", "spec.template.spec.containers[1].imagePulPolicy",
+                                                "spec.template.spec.containers[1].ports[0].protocl",
+                                                "spec.template.spec.nodeSelectr"}));
+  // A well-formed Pod has none; a kind without a schema is left to the caller.
+  const auto pod = boost::json::parse(R"({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+    "spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A", "valueFrom":
+             {"fieldRef": {"fieldPath": "metadata.name"}}}],
+             "readinessProbe": {"httpGet": {"port": "http", "path": "/"}}}],
+             "volumes": [{"name": "v", "configMap": {"name": "c", "defaultMode": 420}}]}})").as_object();
+  EXPECT_EQ(unknown_json_fields("v1", "Pod", pod), std::vector<std::string>{});
+  EXPECT_FALSE(unknown_json_fields("example.com/v1", "Widget", pod).has_value());
 }
 
 }  // namespace

@@ -190,6 +190,29 @@ TEST_P(KubectlE2E, DiscoveryApiResourcesAndVersions) {
   }
   auto svc = kubectl({"get", "svc", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}"});
   EXPECT_EQ(svc.out, "10.43.0.1") << svc.err;
+  // `kubectl get` works for every kind the server serves, as a table across
+  // namespaces and in -o wide: either rows under a NAME header or kubectl's
+  // own "No resources found".
+  for (const char* r :
+       {"namespaces", "pods", "nodes", "services", "endpoints", "configmaps", "secrets", "serviceaccounts", "events",
+        "persistentvolumes", "persistentvolumeclaims", "limitranges", "resourcequotas", "deployments.apps",
+        "replicasets.apps", "daemonsets.apps", "statefulsets.apps", "controllerrevisions.apps", "jobs.batch",
+        "cronjobs.batch", "leases.coordination.k8s.io", "endpointslices.discovery.k8s.io", "events.events.k8s.io",
+        "roles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io",
+        "clusterroles.rbac.authorization.k8s.io", "clusterrolebindings.rbac.authorization.k8s.io",
+        "certificatesigningrequests.certificates.k8s.io"}) {
+    for (const char* wide : {"", "wide"}) {
+      std::vector<std::string> args = {"get", r, "-A"};
+      if (*wide != '\0') args.insert(args.end(), {"-o", wide});
+      auto got = kubectl(args);
+      EXPECT_EQ(got.exit_code, 0) << r << " " << wide << ": " << got.err;
+      EXPECT_TRUE(got.out.rfind("NAME", 0) == 0 || got.out.rfind("NAMESPACE", 0) == 0 ||
+                  got.err.find("No resources found") != std::string::npos)
+          << r << " " << wide << ": " << got.out << got.err;
+    }
+  }
+  auto roles = kubectl({"get", "clusterroles", "-o", "name"});
+  EXPECT_NE(roles.out.find("clusterrole.rbac.authorization.k8s.io/cluster-admin\n"), std::string::npos) << roles.err;
 }
 
 TEST_P(KubectlE2E, CreateGetAndOutputFormats) {
@@ -515,8 +538,42 @@ TEST_P(KubectlE2E, BadInputGetsTheRightStatusAndChangesNothing) {
   auto strict = k({"apply", "-f", "-"}, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\ndatta:\n  a: b\n");
   EXPECT_NE(strict.exit_code, 0);
   EXPECT_NE(strict.err.find("unknown field \"datta\""), std::string::npos) << strict.err;
+  // Unknown fields are found at any depth, named by their path as upstream's
+  // strict decoding names them; --validate=warn stores the object and warns.
+  const std::string deployment =
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: NAME\nspec:\n  selector:\n    matchLabels: "
+      "{app: x}\n  template:\n    metadata:\n      labels: {app: x}\n    spec:\n      containers:\n      - name: "
+      "c\n        image: busybox\n        imagePullPolise: Always\n        resources: {limits: {memory: 64Mi}}\n";
+  auto named = [&](const std::string& name) {
+    std::string y = deployment;
+    y.replace(y.find("NAME"), 4, name);
+    return y;
+  };
+  auto deep = k({"apply", "-f", "-"}, named("deep"));
+  EXPECT_NE(deep.exit_code, 0);
+  EXPECT_NE(deep.err.find("unknown field \"spec.template.spec.containers[0].imagePullPolise\""), std::string::npos)
+      << deep.err;
+  EXPECT_EQ(deep.err.find("resources"), std::string::npos) << "known fields are not reported: " << deep.err;
+  auto warned = k({"apply", "--validate=warn", "-f", "-"}, named("warned"));
+  EXPECT_EQ(warned.exit_code, 0) << warned.err;
+  EXPECT_NE(warned.err.find("unknown field \"spec.template.spec.containers[0].imagePullPolise\""), std::string::npos)
+      << warned.err;
+  EXPECT_EQ(k({"get", "deploy", "-o", "name"}).out, "deployment.apps/warned\n");
+  ASSERT_EQ(k({"delete", "deploy", "warned"}).exit_code, 0);
+  // An unknown version of a known group: 404 from the server, and kubectl
+  // names the kind and version it could not map.
+  auto v9 = curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                  R"({"apiVersion":"apps/v9","kind":"Deployment","metadata":{"name":"x"}})",
+                  url("/apis/apps/v9/namespaces/" + ns_ + "/deployments")});
+  EXPECT_EQ(code_of(v9), 404) << v9.out;
+  auto version = k({"apply", "-f", "-"}, "apiVersion: apps/v9\nkind: Deployment\nmetadata:\n  name: v\n");
+  EXPECT_NE(version.exit_code, 0);
+  EXPECT_TRUE(version.err.find("no matches for kind \"Deployment\" in version \"apps/v9\"") != std::string::npos ||
+              version.err.find("could not find the requested resource") != std::string::npos)
+      << version.err;
   // Nothing was stored, and the server still serves.
   EXPECT_EQ(user_configmaps(), "");
+  EXPECT_EQ(k({"get", "deploy", "-o", "name"}).out, "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Store, KubectlE2E, ::testing::Values("sqlite", "etcd"),

@@ -74,6 +74,41 @@ TEST_F(LocalClientTest, WritesTakeTheApiPathAndAreVisibleOverHttps) {
   EXPECT_NE(again.status().message().find("already assigned"), std::string::npos);
 }
 
+// A binding writes what upstream's does: spec.nodeName, the Binding's
+// annotations and PodScheduled=True in place of an earlier Unschedulable
+// condition; a Binding for another pod UID is refused.
+TEST_F(LocalClientTest, BindingSetsPodScheduledAndChecksTheUid) {
+  auto created = local_->send("POST", "/api/v1/namespaces/default/pods", pod("p2"));
+  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  const std::string uid(created->at("metadata").at("uid").as_string());
+  json::value status = json::parse(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p2"},"status":{"conditions":[
+      {"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/1 nodes are available"}]}})");
+  ASSERT_TRUE(local_->send("PATCH", "/api/v1/namespaces/default/pods/p2/status", status,
+                           "application/merge-patch+json").ok());
+
+  json::value stale = json::parse(R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":"p2","uid":"other"},
+      "target":{"kind":"Node","name":"n1"}})");
+  auto refused = local_->send("POST", "/api/v1/namespaces/default/pods/p2/binding", stale);
+  EXPECT_EQ(refused.status().code(), Code::kAborted) << refused.status().to_string();
+  EXPECT_NE(refused.status().message().find("UID in precondition"), std::string::npos);
+
+  json::value binding = json::parse(R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":"p2","uid":")" + uid +
+                                    R"(","annotations":{"example.com/placed-by":"test"}},
+      "target":{"kind":"Node","name":"n1"}})");
+  ASSERT_TRUE(local_->send("POST", "/api/v1/namespaces/default/pods/p2/binding", binding).ok());
+  auto seen = remote_->get("/api/v1/namespaces/default/pods/p2");
+  ASSERT_TRUE(seen.ok()) << seen.status().to_string();
+  EXPECT_EQ(seen->at("spec").at("nodeName").as_string(), "n1");
+  EXPECT_EQ(seen->at("metadata").at("annotations").at("example.com/placed-by").as_string(), "test");
+  const auto& conditions = seen->at("status").at("conditions").as_array();
+  ASSERT_EQ(conditions.size(), 1u) << json::serialize(conditions);
+  const auto& scheduled = conditions[0].as_object();
+  EXPECT_EQ(scheduled.at("type").as_string(), "PodScheduled");
+  EXPECT_EQ(scheduled.at("status").as_string(), "True");
+  EXPECT_FALSE(scheduled.contains("reason"));
+  EXPECT_FALSE(scheduled.at("lastTransitionTime").as_string().empty());
+}
+
 TEST_F(LocalClientTest, ErrorsAreTheApiErrors) {
   auto missing = local_->get("/api/v1/namespaces/default/pods/nope");
   EXPECT_EQ(missing.status().code(), Code::kNotFound);

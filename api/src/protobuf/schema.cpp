@@ -79,6 +79,15 @@ struct Schema {
     }
     return m;
   }
+
+  // After every message is indexed (inlined structs may be indexed later
+  // than the message that embeds them).
+  static void add_json_names(MessageInfo& into, const MessageInfo& from) {
+    for (const auto& [number, f] : from.fields) {
+      if (f.inline_ && f.message != nullptr) add_json_names(into, *f.message);
+      else into.by_json_name.emplace(f.json_name, &f);
+    }
+  }
 };
 
 Schema* build() {
@@ -98,6 +107,7 @@ Schema* build() {
     if (fd == nullptr || fd->package().rfind("k8s.io.", 0) != 0) continue;
     for (int i = 0; i < fd->message_type_count(); ++i) schema->index(fd->message_type(i));
   }
+  for (auto& [name, m] : schema->messages) Schema::add_json_names(*m, *m);
   return schema.release();
 }
 

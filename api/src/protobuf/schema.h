@@ -41,6 +41,9 @@ struct MessageInfo {
   Special special = Special::kNone;
   bool map_entry = false;
   std::unordered_map<std::uint32_t, FieldInfo> fields;  // by field number
+  // The same fields by JSON name, with inlined structs' fields merged in:
+  // what a JSON member resolves to.
+  std::unordered_map<std::string_view, const FieldInfo*> by_json_name;
 };
 
 // nullptr when the subset has no such message. Builds the index on first call.

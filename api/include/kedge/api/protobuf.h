@@ -20,6 +20,7 @@
 // is built once, on first use (call_once), and is immutable afterwards.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,5 +53,13 @@ Result<ProtobufDecoded> decode_protobuf_message(std::string_view full_message_na
 // ("apps/v1", "Deployment" → "k8s.io.api.apps.v1.Deployment"), or empty when
 // kedge has no schema for it.
 std::string protobuf_message_name(std::string_view api_version, std::string_view kind);
+
+// The members of a JSON object that kedge's schema for apiVersion/kind does
+// not know, at every depth, as upstream's strict decoding names them
+// ("spec.template.spec.containers[0].imagePullPolise", "metadata.labelz").
+// nullopt when kedge has no schema for the kind (the caller falls back to
+// its own top-level check).
+std::optional<std::vector<std::string>> unknown_json_fields(std::string_view api_version, std::string_view kind,
+                                                            const boost::json::object& object);
 
 }  // namespace kedge::api

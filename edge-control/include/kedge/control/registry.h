@@ -12,6 +12,7 @@
 // Ownership: borrows the Store, which must outlive the Registry.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -129,13 +130,19 @@ class Registry {
   // Parses stored JSON and sets metadata.resourceVersion (= mod revision).
   static ApiResult<boost::json::object> decode(const store::KeyValue& kv);
 
+  // What a write may change: the object without its status (an update),
+  // only the status (the status subresource), or both (the server's own
+  // writes that span them, such as a pod binding: spec.nodeName and the
+  // PodScheduled condition in one revision).
+  enum class Scope : std::uint8_t { kMain, kStatus, kMainAndStatus };
+
   // Read-modify-write with compare-and-swap, retried on races: `mutate` gets
   // the stored object and returns the desired one (a resourceVersion in it is
   // a precondition). Strategy, validation and allocation apply as for update.
   using Mutator = std::function<ApiResult<boost::json::object>(const boost::json::object& current)>;
   ApiResult<WriteResult> modify(const ResourceInfo& info, std::string_view ns,
                                 std::string_view name, const Mutator& mutate,
-                                const WriteOptions& options, bool status_only);
+                                const WriteOptions& options, Scope scope);
 
  private:
   ApiStatus check_namespace_writable(const ResourceInfo& info, std::string_view ns);
