@@ -330,6 +330,29 @@ json::value NodeStatusManager::build_status(bool& changed) {
                       {"nodeInfo", std::move(node_info)}};
 }
 
+namespace {
+
+// Each condition the kubelet reports has the same status on the server.
+bool conditions_match(const json::value& node, const json::value& status) {
+  const json::value* server = node.is_object() ? node.as_object().if_contains("status") : nullptr;
+  const json::value* theirs = server != nullptr && server->is_object() ? server->as_object().if_contains("conditions")
+                                                                         : nullptr;
+  if (theirs == nullptr || !theirs->is_array()) return false;
+  for (const auto& mine : status.at("conditions").as_array()) {
+    bool same = false;
+    for (const auto& c : theirs->as_array()) {
+      if (c.is_object() && c.as_object().if_contains("type") != nullptr && c.at("type") == mine.at("type")) {
+        same = c.as_object().if_contains("status") != nullptr && c.at("status") == mine.at("status");
+        break;
+      }
+    }
+    if (!same) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Status NodeStatusManager::sync_status(bool force) {
   bool changed = false;
   json::value status = build_status(changed);
@@ -337,9 +360,19 @@ Status NodeStatusManager::sync_status(bool force) {
   const bool report_due = now - last_report_ >= o_.status_report_interval;
   const std::string path = "/api/v1/nodes/" + o_.node_name;
   if (!force && !changed && !report_due) {
-    // Nothing to write; still notice a podCIDR assigned since.
-    if (pod_cidr().empty()) (void)refresh_pod_cidr();
-    return ok_status();
+    // Nothing changed here, but the server's copy may have: the node
+    // lifecycle controller marks a node it did not hear from Unknown (a link
+    // down for longer than its grace period, or a watch that stalled). As
+    // upstream's kubelet, compare with the server's node at every check (a
+    // cached read) and write again when a condition differs, rather than
+    // leaving the node unreachable until the 5-minute report; the same read
+    // notices a podCIDR assigned since.
+    auto node = api_.get(path + "?resourceVersion=0");
+    if (!node.ok()) return node.status().with_context("reading node " + o_.node_name);
+    note_pod_cidr(*node);
+    if (conditions_match(*node, status)) return ok_status();
+    log::logger("kubelet")->info("node {}: the server's conditions differ from the node's own; writing them again",
+                                 o_.node_name);
   }
   auto written = detail::merge_patch(api_, path + "/status", json::object{{"status", std::move(status)}});
   if (!written.ok()) {

@@ -32,6 +32,16 @@ TEST_F(KubeletE2E, NodeReadyRunOnceAndConfigVolumes) {
   EXPECT_EQ(condition(node, "DiskPressure"), "False");
   EXPECT_EQ(condition(node, "PIDPressure"), "False");
   EXPECT_EQ(at(get("lease/" + node_, "kube-node-lease"), {"spec", "holderIdentity"}), node_);
+  // Someone else marks the node Unknown on the server, as the node lifecycle
+  // controller does when it missed the heartbeats (a link down longer than
+  // its grace period): the kubelet writes Ready=True again at its next status
+  // check (10 s), not at the 5-minute report.
+  auto unknown = kubectl({"patch", "node", node_, "--subresource=status", "--type=merge", "-p",
+                          R"({"status":{"conditions":[{"type":"Ready","status":"Unknown","reason":"NodeStatusUnknown",)"
+                          R"("message":"Kubelet stopped posting node status."}]}})"});
+  ASSERT_EQ(unknown.exit_code, 0) << unknown.err;
+  EXPECT_EQ(condition(get("node/" + node_), "Ready"), "Unknown");
+  EXPECT_TRUE(wait_node_ready(seconds(25))) << json::serialize(get("node/" + node_));
 
   // kubectl run ... --restart=Never reaches Succeeded and the log says hello.
   auto run = kubectl({"run", "once", "--restart=Never", "--image=kedge.local/busybox:latest",

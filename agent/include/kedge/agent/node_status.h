@@ -4,8 +4,10 @@
 //
 // Cadence, as upstream's kubelet: the Lease is renewed every
 // `lease_renew_interval` (10 s, duration 40 s); the status is computed every
-// `status_check_interval` (10 s) and written only when something changed or
-// `status_report_interval` (5 min) passed since the last write.
+// `status_check_interval` (10 s) and written when something changed, when
+// the server's copy of a condition differs (the node lifecycle controller
+// marked the node Unknown), or when `status_report_interval` (5 min) passed
+// since the last write.
 //
 // Threads: start() starts one thread that sleeps on a condition variable
 // between beats (no polling); stop() wakes and joins it. register_node() and
