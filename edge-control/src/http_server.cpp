@@ -34,6 +34,8 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+constexpr std::chrono::seconds kSlowHandler{5};
+
 class Session;
 
 UserInfo user_from_peer(SSL* ssl_handle) {
@@ -208,7 +210,14 @@ class Session : public std::enable_shared_from_this<Session> {
     auto self = shared_from_this();
     auto* impl = &server_;
     net::post(*server_.workers, [self, impl, hr = std::move(hr)]() mutable {
+      const auto started = std::chrono::steady_clock::now();
       HttpResponse resp = impl->handler(hr);
+      // A handler holds one of the few workers: one that takes seconds is
+      // worth a line naming it (streams return before they start writing).
+      if (const auto took = std::chrono::steady_clock::now() - started; took > kSlowHandler) {
+        log::logger("apiserver")->warn("slow request: {} {} took {} ms in the handler", hr.method, hr.path,
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+      }
       net::post(self->stream_.get_executor(),
                 [self, resp = std::move(resp)]() mutable { self->respond(std::move(resp)); });
     });
