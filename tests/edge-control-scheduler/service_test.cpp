@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -251,6 +252,27 @@ TEST(EventRecorderTest, FoldsQueuedRepeatsDropsWhenFullAndBumpsWrittenEvents) {
   EXPECT_EQ(events[3].verb, "PATCH");
   EXPECT_EQ(events[3].name, events[1].name);
   EXPECT_EQ(events[3].count, 3);
+  recorder.stop();
+}
+
+// While held (the scheduler has bindings in flight), queued events stay
+// queued; they are written once released, none lost.
+TEST(EventRecorderTest, HeldWritersLeaveEventsQueuedUntilReleased) {
+  FakeApi api(nullptr);
+  auto client = fake_client(api);
+  EventRecorder recorder(*client, {.component = "default-scheduler", .capacity = 8, .writers = 2});
+  recorder.start();
+  recorder.set_held(true);
+  for (const char* name : {"a", "b", "c"}) {
+    recorder.record({.ns = "ns", .name = name, .uid = std::string("u") + name}, "Normal", "Scheduled", "yes");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(recorder.written(), 0);
+  EXPECT_TRUE(api.events().empty());
+  recorder.set_held(false);
+  ASSERT_TRUE(eventually([&] { return recorder.written() == 3; }));
+  EXPECT_EQ(count_reason(api.events(), "Scheduled"), 3);
+  EXPECT_EQ(recorder.dropped(), 0);
   recorder.stop();
 }
 

@@ -80,13 +80,21 @@ void EventRecorder::record(const EventSubject& subject, std::string_view type, s
   cv_.notify_one();
 }
 
+void EventRecorder::set_held(bool held) {
+  {
+    std::lock_guard lock(mu_);
+    held_ = held;
+  }
+  if (!held) cv_.notify_all();
+}
+
 void EventRecorder::writer() {
   for (;;) {
     std::string key;
     Pending p;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !order_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || (!held_ && !order_.empty()); });
       if (stopping_) return;
       key = std::move(order_.front());
       order_.pop_front();

@@ -337,10 +337,14 @@ void SchedulerService::schedule_one(QueuedPod qp) {
   }
 }
 
+// Events wait while any binding is queued or running (EventRecorder::set_held):
+// under a burst they would take a third of the store's writes from bindings.
+// The recorder is toggled under write_mu_, so the last state set is the queue's.
 void SchedulerService::write(std::function<void()> task) {
   {
     std::lock_guard lock(write_mu_);
     writes_.push_back(std::move(task));
+    if (writes_in_flight_++ == 0) events_.set_held(true);
   }
   write_cv_.notify_one();
 }
@@ -356,6 +360,8 @@ void SchedulerService::writer() {
       writes_.pop_front();
     }
     task();
+    std::lock_guard lock(write_mu_);
+    if (--writes_in_flight_ == 0) events_.set_held(false);
   }
 }
 

@@ -59,6 +59,12 @@ class EventRecorder {
   // type "Normal" or "Warning". Never blocks.
   void record(const EventSubject& subject, std::string_view type, std::string_view reason, std::string message);
 
+  // While held, writers leave queued events queued: the scheduler holds the
+  // recorder while bindings are in flight, so bindings have the store's write
+  // path to themselves (events of a burst wait, and beyond the queue's
+  // capacity are dropped, as when writes are slow).
+  void set_held(bool held);
+
   std::int64_t written() const { return written_; }
   std::int64_t dropped() const { return dropped_; }
 
@@ -84,6 +90,7 @@ class EventRecorder {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;                     // guarded by mu_
+  bool held_ = false;                         // guarded by mu_
   std::deque<std::string> order_;             // keys in arrival order; guarded by mu_
   std::map<std::string, Pending> pending_;    // key → event; guarded by mu_
   std::map<std::string, Written> written_by_key_;  // guarded by mu_

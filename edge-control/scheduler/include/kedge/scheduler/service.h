@@ -14,7 +14,8 @@
 //       and the next one is scheduled at once, as upstream binds
 //       asynchronously.
 //     → EventRecorder: the "Scheduled" and FailedScheduling events, off the
-//       binding path through a bounded queue (event_recorder.h).
+//       binding path through a bounded queue (event_recorder.h), held while
+//       any binding is queued or in flight so bindings write first.
 //   A failed binding forgets the assumption and retries the pod after backoff.
 //
 // Pods are ours when spec.schedulerName is ours (unset means
@@ -52,7 +53,7 @@ struct SchedulerServiceOptions {
   QueueOptions queue;
   // Threads writing bindings and PodScheduled conditions: each blocks for
   // one store commit, so this many writes can share one.
-  int binders = 16;
+  int binders = 32;
   bool scheduled_events = true;  // a Normal "Scheduled" event per binding, as upstream
   EventRecorderOptions events;   // component is set to scheduler_name
 };
@@ -109,6 +110,7 @@ class SchedulerService {
   std::condition_variable write_cv_;
   bool writers_stopping_ = false;                // guarded by write_mu_
   std::deque<std::function<void()>> writes_;     // guarded by write_mu_
+  std::size_t writes_in_flight_ = 0;             // queued or running; guarded by write_mu_
   std::vector<std::thread> writer_threads_;
   EventRecorder events_;
 
