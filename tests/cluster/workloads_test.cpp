@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "cluster.h"
 #include "kedge/api/meta.h"
@@ -160,6 +161,48 @@ TEST_F(WorkloadsTest, CreateScaleSetImageUndoRespectSurgeAndUnavailable) {
                "nginx:1.25 nginx:1.25 nginx:1.25 nginx:1.25";
       },
       std::chrono::seconds(10)));
+}
+
+// rollout history / pause / resume / restart as kubectl drives them.
+TEST_F(WorkloadsTest, RolloutHistoryPauseResumeAndRestart) {
+  ASSERT_EQ(cluster_.kubectl({"create", "deployment", "web", "--image=nginx:1.25", "--replicas=2"}).exit_code, 0);
+  rollout_status();
+  ASSERT_EQ(cluster_.kubectl({"set", "image", "deployment/web", "nginx=nginx:1.26"}).exit_code, 0);
+  rollout_status();
+  auto history = cluster_.kubectl({"rollout", "history", "deployment/web"});
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_NE(history.out.find("REVISION"), std::string::npos) << history.out;
+  EXPECT_NE(history.out.find("\n1 "), std::string::npos) << history.out;
+  EXPECT_NE(history.out.find("\n2 "), std::string::npos) << history.out;
+  auto rev2 = cluster_.kubectl({"rollout", "history", "deployment/web", "--revision=2"});
+  EXPECT_NE(rev2.out.find("nginx:1.26"), std::string::npos) << rev2.out << rev2.err;
+
+  // Paused: a template change makes no new ReplicaSet until resumed.
+  ASSERT_EQ(cluster_.kubectl({"rollout", "pause", "deployment/web"}).exit_code, 0);
+  ASSERT_EQ(cluster_.kubectl({"set", "image", "deployment/web", "nginx=nginx:1.27"}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(count("replicasets", "app=web"), 2);
+  EXPECT_EQ(cluster_.out({"get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].spec.containers[0].image}"}),
+            "nginx:1.26 nginx:1.26");
+  ASSERT_EQ(cluster_.kubectl({"rollout", "resume", "deployment/web"}).exit_code, 0);
+  rollout_status();
+  EXPECT_EQ(count("replicasets", "app=web"), 3);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return cluster_.out({"get", "pods", "-l", "app=web", "-o",
+                             "jsonpath={.items[*].spec.containers[0].image}"}) == "nginx:1.27 nginx:1.27";
+      },
+      std::chrono::seconds(10)));
+
+  // restart: a new ReplicaSet with the same image, stamped restartedAt.
+  ASSERT_EQ(cluster_.kubectl({"rollout", "restart", "deployment/web"}).exit_code, 0);
+  rollout_status();
+  EXPECT_EQ(count("replicasets", "app=web"), 4);
+  EXPECT_FALSE(cluster_
+                   .out({"get", "deploy", "web", "-o",
+                         "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}"})
+                   .empty());
+  EXPECT_EQ(image(), "nginx:1.27");
 }
 
 TEST_F(WorkloadsTest, DeletingADeploymentCascadesUnlessOrphaned) {
