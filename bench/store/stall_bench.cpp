@@ -49,6 +49,8 @@ struct Args {
   int write_path = 0;
   int seconds = 10;
   int page_size = 4096;
+  int batch_rows = SqliteStoreOptions{}.compaction_batch_rows;
+  int vacuum_pages = SqliteStoreOptions{}.defragment_step_pages;
 };
 
 std::int64_t write_bytes() {
@@ -68,6 +70,8 @@ std::unique_ptr<SqliteStore> open_store(const Args& a, kedge::store::Durability 
   o.data_dir = a.dir;
   o.durability = durability;
   o.page_size = a.page_size;
+  o.compaction_batch_rows = a.batch_rows;
+  o.defragment_step_pages = a.vacuum_pages;
   auto store = SqliteStore::open(o);
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().to_string().c_str());
@@ -182,6 +186,8 @@ int main(int argc, char** argv) {
     else if (k == "--dir") a.dir = v;
     else if (k == "--seconds") a.seconds = std::stoi(v);
     else if (k == "--page-size") a.page_size = std::stoi(v);
+    else if (k == "--batch-rows") a.batch_rows = std::stoi(v);
+    else if (k == "--vacuum-pages") a.vacuum_pages = std::stoi(v);
     else {
       std::fprintf(stderr, "store_stall_bench: unknown flag %s\n", k.c_str());
       return 2;

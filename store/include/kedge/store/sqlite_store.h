@@ -78,7 +78,7 @@ struct SqliteStoreOptions {
 
   // Rows one physical-compaction step deletes (a short write transaction of
   // its own: writes queued before it commit without waiting for it).
-  int compaction_batch_rows = 1000;
+  int compaction_batch_rows = 250;
 
   // Pages one incremental-vacuum turn of the writer moves (defragment and
   // after compaction); smaller = shorter writer stalls, more turns.
