@@ -20,13 +20,12 @@ namespace {
 
 constexpr int kMaxCasRetries = 16;
 
-std::string encode(const json::object& obj) {
-  // Stored without resourceVersion: it is the key's mod_revision.
-  if (const auto* meta = find_object(obj, "metadata"); meta != nullptr && meta->contains("resourceVersion")) {
-    json::object copy = obj;
-    child_object(copy, "metadata").erase("resourceVersion");
-    return json::serialize(copy);
-  }
+// The stored form: without metadata.resourceVersion, which is the key's
+// mod_revision. Erases it from `obj` in place rather than serializing a copy
+// of the whole object (every write took two such copies); callers set it
+// again from the revision the write got.
+std::string encode(json::object& obj) {
+  if (auto* meta = find_object(obj, "metadata"); meta != nullptr) meta->erase("resourceVersion");
   return json::serialize(obj);
 }
 
@@ -287,7 +286,7 @@ ApiResult<WriteResult> Registry::modify(const ResourceInfo& info, std::string_vi
       return result;
     }
     std::string encoded = encode(next);
-    if (encoded == encode(current)) {
+    if (encoded == kv.value) {
       result.object = std::move(current);  // no-op: no new revision, as upstream
       return result;
     }
