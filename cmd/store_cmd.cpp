@@ -31,7 +31,7 @@ struct StoreOptions {
   std::string durability = "strict";
   std::int64_t max_request_bytes = 1572864;
   std::int64_t max_txn_ops = 128;
-  std::int64_t worker_threads = 256;
+  std::int64_t worker_threads = 64;
 };
 
 // A Go duration ("5m", "1h30m", "90s") or, as etcd accepts for periodic mode,

@@ -52,7 +52,7 @@ struct EtcdServerOptions {
   // Most threads running blocking Store calls (the pool starts with 4 and
   // grows while every thread is busy). Concurrent writes beyond this wait in
   // a queue, so one group commit carries at most this many client writes.
-  int worker_threads = 256;
+  int worker_threads = 64;
   // How often watches created with progress_notify get an empty response (etcd: 10 min).
   std::chrono::milliseconds progress_notify_interval = std::chrono::minutes(10);
   // Queued watch responses per stream beyond which the stream is ended with
