@@ -219,9 +219,23 @@ TEST_F(WorkloadsTest, DeletingADeploymentCascadesUnlessOrphaned) {
   EXPECT_TRUE(eventually([&] { return count("rs", "app=bg") == 0 && count("pods", "app=bg") == 0; },
                          std::chrono::seconds(15)));
 
-  // Foreground: kubectl waits for the dependents before the owner goes.
-  auto fg = cluster_.kubectl({"delete", "deployment", "fg", "--cascade=foreground", "--timeout=30s"});
+  // Foreground: the owner stays, marked with the foregroundDeletion
+  // finalizer, while a dependent exists (a finalizer of our own holds the
+  // ReplicaSet here, so the state can be seen), then goes after it.
+  const std::string fg_rs = cluster_.out({"get", "rs", "-l", "app=fg", "-o", "jsonpath={.items[0].metadata.name}"});
+  ASSERT_EQ(cluster_.kubectl({"patch", "rs", fg_rs, "--type=merge", "-p",
+                              R"({"metadata":{"finalizers":["example.com/hold"]}})"})
+                .exit_code,
+            0);
+  auto fg = cluster_.kubectl({"delete", "deployment", "fg", "--cascade=foreground", "--wait=false"});
   ASSERT_EQ(fg.exit_code, 0) << fg.err;
+  EXPECT_EQ(cluster_.out({"get", "deploy", "fg", "-o", "jsonpath={.metadata.finalizers}"}), R"(["foregroundDeletion"])");
+  EXPECT_FALSE(cluster_.out({"get", "deploy", "fg", "-o", "jsonpath={.metadata.deletionTimestamp}"}).empty());
+  EXPECT_TRUE(eventually([&] { return count("pods", "app=fg") == 0; }, std::chrono::seconds(15)));
+  EXPECT_EQ(count("deploy", "app=fg"), 1) << "the owner went before its ReplicaSet";
+  ASSERT_EQ(cluster_.kubectl({"patch", "rs", fg_rs, "--type=merge", "-p", R"({"metadata":{"finalizers":null}})"})
+                .exit_code,
+            0);
   EXPECT_TRUE(eventually([&] { return count("deploy", "app=fg") == 0; }, std::chrono::seconds(15)));
   EXPECT_EQ(count("rs", "app=fg"), 0);
   EXPECT_TRUE(eventually([&] { return count("pods", "app=fg") == 0; }, std::chrono::seconds(15)));
