@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include <boost/json.hpp>
@@ -338,15 +339,12 @@ bool conditions_match(const json::value& node, const json::value& status) {
   const json::value* theirs = server != nullptr && server->is_object() ? server->as_object().if_contains("conditions")
                                                                          : nullptr;
   if (theirs == nullptr || !theirs->is_array()) return false;
+  const auto& server_conditions = theirs->as_array();
   for (const auto& mine : status.at("conditions").as_array()) {
-    bool same = false;
-    for (const auto& c : theirs->as_array()) {
-      if (c.is_object() && c.as_object().if_contains("type") != nullptr && c.at("type") == mine.at("type")) {
-        same = c.as_object().if_contains("status") != nullptr && c.at("status") == mine.at("status");
-        break;
-      }
-    }
-    if (!same) return false;
+    const auto it = std::find_if(server_conditions.begin(), server_conditions.end(), [&](const json::value& c) {
+      return detail::str(c, "type") == detail::str(mine, "type");
+    });
+    if (it == server_conditions.end() || detail::str(*it, "status") != detail::str(mine, "status")) return false;
   }
   return true;
 }

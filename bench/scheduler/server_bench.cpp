@@ -21,7 +21,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <mutex>
 #include <set>
 #include <string>
@@ -30,6 +29,7 @@
 
 #include <boost/json.hpp>
 
+#include "kedge/api/meta.h"
 #include "kedge/client/informer.h"
 #include "kedge/client/kubeconfig.h"
 #include "kedge/client/rest_client.h"
@@ -64,11 +64,7 @@ constexpr const char* kLeasePath = "/apis/coordination.k8s.io/v1/namespaces/kube
 // Takes the controllers' Lease for an hour under a holder no server has, so
 // a server started next waits (as a standby) until measure() deletes it.
 Status hold_scheduler_lease(client::RestClient& c) {
-  char now[64];
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%S.000000Z", &tm);
+  const std::string now = api::format_rfc3339_micro(std::chrono::system_clock::now());
   json::object spec{{"holderIdentity", "bench-hold"}, {"leaseDurationSeconds", 3600},
                     {"acquireTime", now},            {"renewTime", now}};
   auto patched = c.send("PATCH", kLeasePath, json::object{{"spec", spec}}, "application/merge-patch+json");
