@@ -112,9 +112,10 @@ std::string format_verdict(const Verdict& v) {
   }
 }
 
-// A key of a set: its concatenated fields, each padded to 4 bytes.
-std::string format_key(const Set& set, const Bytes& key) {
-  auto types = type::split(set.key_type);
+// A value of a (possibly concatenated) type: a set's key or a map's data,
+// each field padded to 4 bytes.
+std::string format_fields(std::uint32_t concat_type, const Bytes& key) {
+  auto types = type::split(concat_type);
   std::string s;
   std::size_t off = 0;
   for (auto t : types) {
@@ -129,10 +130,10 @@ std::string format_key(const Set& set, const Bytes& key) {
 std::vector<std::string> format_elements(const Set& set) {
   std::vector<std::string> out;
   for (const auto& e : set.elements) {
-    std::string s = format_key(set, e.key);
+    std::string s = format_fields(set.key_type, e.key);
     if (e.flags & NFT_SET_ELEM_INTERVAL_END) s += " (interval end)";
     if (e.verdict) s += " : " + format_verdict(*e.verdict);
-    else if (set.is_map()) s += " : " + format_value(set.data_type, e.data);
+    else if (set.is_map()) s += " : " + format_fields(set.data_type, e.data);
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end());
@@ -257,7 +258,10 @@ class RulePrinter {
     std::string s = x.type == NFT_NAT_DNAT ? "dnat to " : "snat to ";
     const RegValue& a = regs_[norm_reg(x.reg_addr)];
     std::string addr = a.literal.empty() ? a.text : format_ip(a.literal);
-    if (x.reg_proto != 0) {
+    if (x.reg_proto != 0 && a.literal.empty() && type::split(a.type).size() > 1) {
+      // Address and port from one lookup of a map with `addr . port` data.
+      s = std::string(x.type == NFT_NAT_DNAT ? "dnat " : "snat ") + std::string(family_name(x.family)) + " to " + a.text;
+    } else if (x.reg_proto != 0) {
       const RegValue& p = regs_[norm_reg(x.reg_proto)];
       std::string port = p.literal.size() >= 2 ? std::to_string((p.literal[0] << 8) | p.literal[1]) : p.text;
       s += (x.family == Family::kIp6 ? "[" + addr + "]" : addr) + ":" + port;
@@ -352,7 +356,7 @@ const char* hook_name(std::uint32_t hook) {
 void print_set(std::string& out, const Set& set, const PrintOptions& options) {
   out += std::string("\t") + (set.is_map() ? "map " : "set ") + set.name + " {\n";
   out += "\t\ttype " + key_type_name(set.key_type);
-  if (set.is_map()) out += " : " + (set.data_type == NFT_DATA_VERDICT ? std::string("verdict") : type_name(set.data_type));
+  if (set.is_map()) out += " : " + (set.data_type == NFT_DATA_VERDICT ? std::string("verdict") : key_type_name(set.data_type));
   out += "\n";
   if (set.size != 0) out += "\t\tsize " + std::to_string(set.size) + "\n";
   std::string flags;

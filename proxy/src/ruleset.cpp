@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <optional>
 #include <string_view>
 
 namespace kedge::proxy {
@@ -36,6 +37,26 @@ constexpr const char* kNoEndpointNodeports = "no-endpoint-nodeports";
 constexpr const char* kClusterIps = "cluster-ips";
 constexpr const char* kNodeportIps = "nodeport-ips";
 constexpr const char* kHairpin = "hairpin-endpoints";
+constexpr const char* kBackends = "service-backends";
+constexpr const char* kNodeportBackends = "nodeport-backends";
+
+// The shared balancing chains, one of each kind per endpoint count.
+enum class Balancing {
+  kCluster,        // cluster IPs: masquerade off-cluster sources, DNAT
+  kExternal,       // external/LB IPs, externalTrafficPolicy Cluster: masquerade, DNAT
+  kExternalLocal,  // external/LB IPs, policy Local: DNAT (client address kept)
+  kNodeport,       // node ports, policy Cluster
+  kNodeportLocal,  // node ports, policy Local
+};
+constexpr std::array kBalancingKinds = {Balancing::kCluster, Balancing::kExternal, Balancing::kExternalLocal,
+                                        Balancing::kNodeport, Balancing::kNodeportLocal};
+
+std::string balancing_chain(Balancing kind, std::size_t endpoints) {
+  static constexpr const char* kPrefix[] = {"cluster", "external", "external-local", "nodeport", "nodeport-local"};
+  char name[48];
+  std::snprintf(name, sizeof name, "%s-%02zu", kPrefix[static_cast<int>(kind)], endpoints);
+  return name;
+}
 
 // Which table an object lives in: the main table (filtering, rejecting,
 // masquerading: nothing per service but set elements) or every shard table
@@ -81,7 +102,7 @@ constexpr std::array kJumps = {
     JumpSpec{"nat-postrouting", false, kMasquerading},
 };
 
-enum class KeyKind { kAddrProtoPort, kProtoPort, kAddr, kAddrAddr };
+enum class KeyKind { kAddrProtoPort, kProtoPort, kAddr, kAddrAddr, kAddrProtoPortIndex, kProtoPortIndex };
 struct MapSpec {
   const char* name;
   KeyKind key;
@@ -98,6 +119,9 @@ constexpr std::array kMaps = {
     MapSpec{kClusterIps, KeyKind::kAddr, false, Where::kMain},
     MapSpec{kNodeportIps, KeyKind::kAddr, false, Where::kMain},
     MapSpec{kHairpin, KeyKind::kAddrAddr, false, Where::kMain},
+    // Data maps: (service key . endpoint index) → endpoint address . port.
+    MapSpec{kBackends, KeyKind::kAddrProtoPortIndex, false, Where::kShard},
+    MapSpec{kNodeportBackends, KeyKind::kProtoPortIndex, false, Where::kShard},
 };
 
 std::uint32_t addr_type(Family f) { return f == Family::kIp6 ? nl::type::kIpv6Addr : nl::type::kIpv4Addr; }
@@ -123,10 +147,22 @@ Set make_set(const MapSpec& m, Family f) {
       s.key_type = nl::type::concat({addr_type(f), addr_type(f)});
       s.key_len = addr_len(f) * 2;
       break;
+    case KeyKind::kAddrProtoPortIndex:
+      s.key_type = nl::type::concat({addr_type(f), nl::type::kInetProto, nl::type::kInetService, nl::type::kMark});
+      s.key_len = addr_len(f) + 12;
+      break;
+    case KeyKind::kProtoPortIndex:
+      s.key_type = nl::type::concat({nl::type::kInetProto, nl::type::kInetService, nl::type::kMark});
+      s.key_len = 12;
+      break;
   }
   if (m.verdict_map) {
     s.flags = NFT_SET_MAP;
     s.data_type = NFT_DATA_VERDICT;
+  } else if (m.key == KeyKind::kAddrProtoPortIndex || m.key == KeyKind::kProtoPortIndex) {
+    s.flags = NFT_SET_MAP;
+    s.data_type = nl::type::concat({addr_type(f), nl::type::kInetService});
+    s.data_len = addr_len(f) + 4;
   }
   return s;
 }
@@ -157,6 +193,31 @@ std::string hashed(const std::string& prefix, const std::string& what) {
 }
 
 std::vector<Expr> ct_new() { return nl::ct_state_is(NF_CT_STATE_BIT(IP_CT_NEW)); }
+
+// The 32-bit register `index` (0 = the start of register 1) as the kernel
+// reports it back: one at a 16-byte boundary reads back as that register.
+std::uint32_t reg_at(std::uint32_t index) { return index % 4 == 0 ? nl::kReg1 + index / 4 : nl::reg32(index); }
+
+// `dnat to <service key> . numgen random mod n map @service-backends` (or,
+// for node ports, `meta l4proto . th dport . numgen … map
+// @nodeport-backends`): the map's data is the endpoint's address and port,
+// which land in consecutive registers where the NAT expression reads them.
+std::vector<Expr> dnat_by_map(Family f, bool nodeport, std::uint32_t n) {
+  const std::uint32_t addr_regs = addr_len(f) / 4;
+  std::vector<Expr> e;
+  e.reserve(6);
+  std::uint32_t next = 0;
+  if (!nodeport) {
+    e.emplace_back(nl::ip_daddr(f, nl::kReg1));
+    next = addr_regs;
+  }
+  e.emplace_back(nl::meta_l4proto(reg_at(next)));
+  e.emplace_back(nl::th_dport(reg_at(next + 1)));
+  e.emplace_back(nl::Numgen{reg_at(next + 2), n, NFT_NG_RANDOM, 0});
+  e.emplace_back(nl::Lookup{nl::kReg1, nodeport ? kNodeportBackends : kBackends, nl::kReg1, false, std::nullopt});
+  e.emplace_back(nl::Nat{NFT_NAT_DNAT, f, nl::kReg1, reg_at(addr_regs), 0});
+  return e;
+}
 
 Rule rule(std::vector<Expr> exprs, std::string comment = {}) { return Rule{std::move(exprs), std::move(comment)}; }
 
@@ -196,6 +257,26 @@ void add_static(nl::Ruleset& rs, const LayoutOptions& o, Family f, Where where) 
                                      nl::Bitwise{nl::kReg1, nl::kReg1, nl::host32(~mark), nl::host32(mark)},
                                      nl::MetaSet{NFT_META_MARK, nl::kReg1}})}});
     rs.chains.push_back(Chain{kDropChain, std::nullopt, {rule({nl::verdict(nl::drop())})}});
+    std::optional<nl::Cidr> cluster_cidr;
+    if (!o.cluster_cidr.empty()) {
+      auto cidr = nl::parse_cidr(o.cluster_cidr);
+      if (cidr.ok() && cidr->address.size() == addr_len(f)) cluster_cidr = std::move(*cidr);
+    }
+    for (Balancing kind : kBalancingKinds) {
+      const bool nodeport = kind == Balancing::kNodeport || kind == Balancing::kNodeportLocal;
+      for (std::uint32_t n = 1; n <= o.shared_balancing_max; ++n) {
+        Chain c{balancing_chain(kind, n), std::nullopt, {}};
+        if (kind == Balancing::kCluster && cluster_cidr) {
+          auto e = nl::match_prefix(nl::ip_saddr(f), *cluster_cidr, true);
+          e.push_back(nl::verdict(nl::jump(kMarkForMasquerade)));
+          c.rules.push_back(rule(std::move(e)));
+        } else if (kind == Balancing::kExternal || kind == Balancing::kNodeport) {
+          c.rules.push_back(rule({nl::verdict(nl::jump(kMarkForMasquerade))}));
+        }
+        c.rules.push_back(rule(dnat_by_map(f, nodeport, n)));
+        rs.chains.push_back(std::move(c));
+      }
+    }
   } else {
     rs.chains.push_back(Chain{kServiceEndpointsCheck, std::nullopt, {rule(concat_lookup(kNoEndpointServices))}});
     rs.chains.push_back(Chain{kNodeportEndpointsCheck, std::nullopt, {rule(nodeport_lookup(kNoEndpointNodeports))}});
@@ -305,6 +386,53 @@ struct Tables {
   nl::Ruleset& main;
   nl::Ruleset& shard;
 };
+
+// A service's map elements that send it through the shared balancing chains:
+// its keys in service-ips / service-nodeports go to the chain for its
+// endpoint count (drop-chain if a Local policy leaves none), and endpoint i
+// is the data of (key . i) in the backends maps.
+void add_shared_balancing(Tables& t, const Service& svc, const ServicePort& sp, const std::vector<nl::Bytes>& cluster_ips,
+                          const std::vector<nl::Bytes>& external_ips, bool has_nodeport, const std::vector<Target>& eps,
+                          const std::vector<Target>& local_eps) {
+  auto add_backends = [](Set& map, const nl::Bytes& key, const std::vector<Target>& list) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      nl::Bytes k = key;
+      auto index = nl::host32(static_cast<std::uint32_t>(i));
+      k.insert(k.end(), index.begin(), index.end());
+      nl::Bytes data = list[i].ip;
+      auto port = nl::pad4(nl::be16(static_cast<std::uint16_t>(list[i].port)));
+      data.insert(data.end(), port.begin(), port.end());
+      map.elements.push_back(Element{std::move(k), std::move(data), std::nullopt, 0, 0});
+    }
+  };
+  auto to = [](Balancing kind, const std::vector<Target>& list) {
+    return nl::go_to(list.empty() ? std::string(kDropChain) : balancing_chain(kind, list.size()));
+  };
+  const bool external_local = svc.external_traffic_policy == TrafficPolicy::kLocal;
+  const auto& cluster_eps = svc.internal_traffic_policy == TrafficPolicy::kLocal ? local_eps : eps;
+  const auto& external_eps = external_local ? local_eps : eps;
+  Set& service_ips = find_set(t.shard, kServiceIps);
+  Set& backends = find_set(t.shard, kBackends);
+  for (const auto& ip : cluster_ips) {
+    auto key = key_app(ip, sp.protocol, sp.port);
+    add_backends(backends, key, cluster_eps);
+    service_ips.elements.push_back(Element{std::move(key), {}, to(Balancing::kCluster, cluster_eps), 0, 0});
+  }
+  for (const auto& ip : external_ips) {
+    auto key = key_app(ip, sp.protocol, sp.port);
+    add_backends(backends, key, external_eps);
+    service_ips.elements.push_back(Element{
+        std::move(key), {}, to(external_local ? Balancing::kExternalLocal : Balancing::kExternal, external_eps), 0, 0});
+  }
+  if (has_nodeport) {
+    nl::Bytes key = nl::pad4({protocol_number(sp.protocol)});
+    auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(sp.node_port)));
+    key.insert(key.end(), pt.begin(), pt.end());
+    add_backends(find_set(t.shard, kNodeportBackends), key, external_eps);
+    find_set(t.shard, kServiceNodeports)
+        .elements.push_back(Element{std::move(key), {}, to(external_local ? Balancing::kNodeportLocal : Balancing::kNodeport, external_eps), 0, 0});
+  }
+}
 
 void add_service_port(Tables& t, BuildResult& out, const Service& svc, const ServicePort& sp,
                       const std::vector<const EndpointSlice*>& slices, const LayoutOptions& o, Family f) {
@@ -432,7 +560,12 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
     return;
   }
 
-  // Service (cluster traffic) chain.
+  if (!svc.affinity_client_ip && all.size() <= o.shared_balancing_max) {
+    add_shared_balancing(t, svc, sp, cluster_ips, external_ips, has_nodeport, eps, local_eps);
+    return;
+  }
+
+  // A chain of its own: service (cluster traffic) chain.
   Chain sc{svc_chain, std::nullopt, {}};
   if (!o.cluster_cidr.empty()) {
     auto cidr = nl::parse_cidr(o.cluster_cidr);

@@ -85,6 +85,9 @@ class GoldenTest : public ::testing::Test {
     // Two shards keep the golden files short and still put services in
     // different tables.
     options_.layout.shards = 2;
+    // Shared balancing chains for 1 and 2 endpoints only: sticky (affinity)
+    // keeps chains of its own, and so does web once it has 3 endpoints.
+    options_.layout.shared_balancing_max = 2;
     options_.min_sync_interval = std::chrono::milliseconds(0);
   }
   void TearDown() override {
@@ -133,7 +136,9 @@ TEST_F(GoldenTest, FullSyncThenIncrementalChangesThenRestart) {
     auto nft = ns_->exec({"nft", "list", "ruleset"});
     ASSERT_EQ(nft.exit_code, 0) << nft.err;
     for (const char* line : {"ip daddr . meta l4proto . th dport vmap @service-ips", "10.43.0.20 . tcp . 80 : goto reject-chain",
-                             "update @affinity-", "dnat to 10.42.1.5:8080", "numgen random mod 2 0 goto endpoint-"}) {
+                             "update @affinity-", "dnat to 10.42.1.6:8080", "numgen random mod 2 0 goto endpoint-",
+                             "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @service-backends",
+                             "dnat ip to meta l4proto . th dport . numgen random mod 1 map @nodeport-backends"}) {
       EXPECT_NE(nft.out.find(line), std::string::npos) << "nft list lacks: " << line << "\n" << nft.out;
     }
 
@@ -169,7 +174,8 @@ TEST_F(GoldenTest, FullSyncThenIncrementalChangesThenRestart) {
     for (std::uint32_t i = 0; i < shards; ++i) want.push_back("table ip kedge-proxy-0" + std::to_string(i));
     EXPECT_EQ(got, want);
     const std::string now = installed();
-    for (const char* svc : {"default/web/", "default/sticky/", "default/local/", "default/empty/"}) {
+    // web, sticky, local and empty (each by its cluster IP's key).
+    for (const char* svc : {"10.43.0.10 . tcp . 80 :", "10.43.0.11 . tcp . 80 :", "10.43.0.12 . tcp . 80 :", "10.43.0.20 . tcp . 80 :"}) {
       EXPECT_NE(now.find(svc), std::string::npos) << svc << " lost when resharding\n" << now;
     }
   }
@@ -210,22 +216,25 @@ TEST_F(GoldenTest, BadInputNeverHalfProgramsTheKernel) {
   // next partial sync deletes. The kernel refuses that batch as a whole
   // (logged, counted, nothing changes); the next sync is full, removes the
   // intruder and applies the change.
-  const std::string dns_ep = "service-JEFGJZPZ-default/dns/udp/http";  // DNATs to dns's one endpoint
-  const std::string dns_table = shard_table(options_.layout, shard_of("default/dns", options_.layout.shards));
-  ASSERT_EQ(ns_->exec({"nft", "add chain ip " + dns_table + " intruder"}).exit_code, 0);
-  auto add = ns_->exec({"nft", "add rule ip " + dns_table + " intruder goto " + dns_ep});
+  // sticky (session affinity) has chains of its own.
+  const std::string sticky_chain = "service-LBIPX4XU-default/sticky/tcp/http";
+  const std::string sticky_table = shard_table(options_.layout, shard_of("default/sticky", options_.layout.shards));
+  ASSERT_NE(before.find("chain " + sticky_chain + " {"), std::string::npos) << before;
+  ASSERT_EQ(ns_->exec({"nft", "add chain ip " + sticky_table + " intruder"}).exit_code, 0);
+  auto add = ns_->exec({"nft", "add rule ip " + sticky_table + " intruder goto " + sticky_chain});
   ASSERT_EQ(add.exit_code, 0) << add.err;
   const std::string drifted = installed();
-  p.delete_service("default", "dns");
+  p.delete_service("default", "sticky");
   Status st = p.sync_now();
   EXPECT_FALSE(st.ok());
-  EXPECT_NE(st.message().find(dns_ep), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find(sticky_chain), std::string::npos) << st.message();
   EXPECT_EQ(p.stats().sync_failures, 1u);
   EXPECT_EQ(installed(), drifted) << "a failed batch changed the kernel";
   ASSERT_TRUE(p.sync_now().ok()) << p.stats().last_error;
   const std::string repaired = installed();
   EXPECT_EQ(repaired.find("intruder"), std::string::npos);
-  EXPECT_EQ(repaired.find("default/dns"), std::string::npos);
+  EXPECT_EQ(repaired.find("default/sticky"), std::string::npos);
+  EXPECT_EQ(repaired.find("10.43.0.11 "), std::string::npos) << "sticky's map elements went with it";
 }
 
 // Hairpin pairs (endpoint . endpoint) are shared by every service with that
@@ -283,7 +292,8 @@ TEST_F(GoldenTest, Ipv6FullSync) {
   EXPECT_EQ(printed.find("10.42.1.60"), std::string::npos) << "IPv4 endpoints stay out of the ip6 tables";
   auto nft = ns_->exec({"nft", "list", "ruleset", "ip6"});
   ASSERT_EQ(nft.exit_code, 0) << nft.err;
-  for (const char* line : {"dnat to [fd00:42:1::5]:8080", "fd00:43::20 . udp . 53 : goto reject-chain", "fd00:1::10"}) {
+  for (const char* line : {"fd00:43::10 . tcp . 80 . 0x00000001 : fd00:42:2::7 . 8080", "fd00:43::20 . udp . 53 : goto reject-chain",
+                           "fd00:1::10", "dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 2 map @service-backends"}) {
     EXPECT_NE(nft.out.find(line), std::string::npos) << "nft list lacks: " << line << "\n" << nft.out;
   }
 }

@@ -119,15 +119,16 @@ TEST(Plan, EndpointChangeSendsOnlyTheDifference) {
   ASSERT_EQ(before.tables.size(), 33u);  // main + 32 shards
   netlink::Batch b;
   for (std::size_t i = 0; i < before.tables.size(); ++i) plan_partial(before.tables[i], after.tables[i], b);
-  // new endpoint chain + its 2 rules, service chain flush + anonymous map
-  // (set + elements) + numgen rule; no static chain or map is touched.
+  // Set elements only, no chain or rule: the cluster IP's service-ips
+  // element now goes to cluster-03 (one delete, one add), the new endpoint
+  // is index 2 in service-backends, and its hairpin pair is new.
   std::vector<std::string> what;
   for (std::size_t i = 0; i < b.size(); ++i) what.push_back(b.describe(i));
   for (const auto& w : what) {
-    EXPECT_EQ(w.find("services"), std::string::npos) << w;
-    EXPECT_EQ(w.find("service-ips"), std::string::npos) << w;
+    EXPECT_NE(w.find(" elements "), std::string::npos) << w;
+    EXPECT_EQ(w.find("service-backends (elements 0..1)"), std::string::npos) << "kept endpoints were resent: " << w;
   }
-  EXPECT_LE(b.size(), 8u);
+  EXPECT_EQ(b.size(), 4u);
   netlink::Batch none;
   for (const auto& t : after.tables) plan_partial(t, t, none);
   EXPECT_TRUE(none.empty());
@@ -171,11 +172,16 @@ TEST(Ruleset, ServiceShareIsItsPartOfTheWhole) {
   EXPECT_EQ(share.tables[1].table.name, shard);
   EXPECT_EQ(size_of(none.tables).chains, 0u);
   EXPECT_EQ(none.tables[0].sets.size(), 5u);  // main: no-endpoint maps, cluster-ips, nodeport-ips, hairpin
-  EXPECT_EQ(none.tables[1].sets.size(), 3u);  // shard: service-ips, service-nodeports, nodeport-ips
+  // shard: service-ips, service-nodeports, nodeport-ips, service-backends, nodeport-backends
+  EXPECT_EQ(none.tables[1].sets.size(), 5u);
   EXPECT_EQ(size_of(none.tables).elements, 0u);
   EXPECT_EQ(size_of(share.tables[0]).chains, 0u) << "no service chain in the main table";
-  EXPECT_EQ(size_of(share.tables[1]).chains, 1u);  // the service chain: endpoints are DNATed inline
+  EXPECT_EQ(size_of(share.tables[1]).chains, 0u) << "2 endpoints: the shared cluster-02 chain balances them";
   EXPECT_EQ(size_of(share.tables[0]).elements, 3u);  // cluster IP, 2 hairpin pairs
+  EXPECT_EQ(size_of(share.tables[1]).elements, 3u);  // service-ips → cluster-02, 2 backends
+  EXPECT_NE(print_all(share.tables).find("10.43.0.10 . tcp . 80 : goto cluster-02"), std::string::npos)
+      << print_all(share.tables);
+  EXPECT_NE(print_all(share.tables).find("10.43.0.10 . tcp . 80 . 0x00000001 : 10.42.2.7 . 8080"), std::string::npos);
   ProxyState st;
   st.services["default/web"] = *svc;
   st.slices["default/web-1"] = *sl;
@@ -194,7 +200,8 @@ TEST(Ruleset, ServiceShareIsItsPartOfTheWhole) {
 }
 
 // Services spread over the shard tables; each shard hooks nat itself and
-// holds only its services' chains; the main table holds no service chain.
+// holds only its services' map elements; the main table holds no service
+// chain.
 TEST(Ruleset, ServicesAreShardedOverTables) {
   LayoutOptions o;
   o.shards = 4;
@@ -209,7 +216,7 @@ TEST(Ruleset, ServicesAreShardedOverTables) {
   EXPECT_EQ(built.tables[0].table.name, "kedge-proxy");
   EXPECT_EQ(built.tables[0].find_chain("nat-prerouting"), nullptr);
   EXPECT_NE(built.tables[0].find_chain("filter-forward"), nullptr);
-  std::size_t service_chains = 0;
+  std::size_t service_keys = 0;
   for (std::uint32_t i = 0; i < 4; ++i) {
     const auto& t = built.tables[1 + i];
     EXPECT_EQ(t.table.name, "kedge-proxy-0" + std::to_string(i));
@@ -217,17 +224,18 @@ TEST(Ruleset, ServicesAreShardedOverTables) {
     EXPECT_NE(t.find_chain("nat-output"), nullptr);
     EXPECT_EQ(t.find_chain("filter-input"), nullptr);
     std::size_t here = 0;
-    for (const auto& c : t.chains) {
-      if (c.name.rfind("service-", 0) != 0) continue;
+    const auto* ips = t.find_set("service-ips");
+    ASSERT_NE(ips, nullptr);
+    for (const auto& e : ips->elements) {
       ++here;
-      // default/svcN/tcp/80 → that service's shard.
-      const std::string key = c.name.substr(c.name.find('-', 8) + 1, c.name.find("/tcp/") - c.name.find('-', 8) - 1);
-      EXPECT_EQ(shard_of(key, 4), i) << c.name;
+      // 10.43.1.(N+1) is svcN's cluster IP → that service's shard.
+      const std::string key = "default/svc" + std::to_string(e.key[3] - 1);
+      EXPECT_EQ(shard_of(key, 4), i) << key;
     }
     EXPECT_GT(here, 0u) << "40 services all hashed away from shard " << i;
-    service_chains += here;
+    service_keys += here;
   }
-  EXPECT_EQ(service_chains, 40u);
+  EXPECT_EQ(service_keys, 40u);
   EXPECT_TRUE(is_layout_table("kedge-proxy", "kedge-proxy"));
   EXPECT_TRUE(is_layout_table("kedge-proxy", "kedge-proxy-07"));
   EXPECT_TRUE(is_layout_table("kedge-proxy", "kedge-proxy-123"));

@@ -27,6 +27,13 @@ struct LayoutOptions {
   std::string cluster_cidr;              // off-cluster sources to cluster IPs get masqueraded; "" = never
   std::uint32_t masquerade_mark = 0x4000;
   std::size_t max_endpoints_per_service = 10000;
+  // Services with up to this many endpoints (and no session affinity) get no
+  // chain of their own: their map elements send them to a shared balancing
+  // chain for their endpoint count, whose one DNAT rule picks the endpoint by
+  // looking `daddr . proto . dport . numgen random mod N` up in a data map.
+  // Chains and rules are what a commit costs the kernel, set elements far
+  // less (proxy/README.md). Larger services keep a chain of their own.
+  std::uint32_t shared_balancing_max = 16;
 };
 
 // Services keyed "ns/name"; slices keyed "ns/slicename".
