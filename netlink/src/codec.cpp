@@ -269,20 +269,6 @@ SetPtr make_set(Family family, const std::string& table, const Set& set, std::ui
   return s;
 }
 
-ElemPtr make_element(const Element& el) {
-  ElemPtr e(nftnl_set_elem_alloc());
-  nftnl_set_elem_set(e.get(), NFTNL_SET_ELEM_KEY, el.key.data(), static_cast<std::uint32_t>(el.key.size()));
-  if (el.verdict) {
-    nftnl_set_elem_set_u32(e.get(), NFTNL_SET_ELEM_VERDICT, static_cast<std::uint32_t>(el.verdict->code));
-    if (!el.verdict->chain.empty()) nftnl_set_elem_set_str(e.get(), NFTNL_SET_ELEM_CHAIN, el.verdict->chain.c_str());
-  } else if (!el.data.empty()) {
-    nftnl_set_elem_set(e.get(), NFTNL_SET_ELEM_DATA, el.data.data(), static_cast<std::uint32_t>(el.data.size()));
-  }
-  if (el.flags != 0) nftnl_set_elem_set_u32(e.get(), NFTNL_SET_ELEM_FLAGS, el.flags);
-  if (el.timeout_ms != 0) nftnl_set_elem_set_u64(e.get(), NFTNL_SET_ELEM_TIMEOUT, el.timeout_ms);
-  return e;
-}
-
 Result<RulePtr> make_rule(Family family, const std::string& table, const std::string& chain, const Rule& rule,
                           const std::vector<std::uint32_t>& anon_ids) {
   RulePtr r(nftnl_rule_alloc());
@@ -344,7 +330,7 @@ std::vector<Element> decode_elements(nftnl_set* s) {
         Element el;
         std::uint32_t len = 0;
         const auto* k = static_cast<const std::uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
-        if (k) el.key.assign(k, k + len);
+        if (k) el.key.assign(k, len);
         if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT)) {
           Verdict v;
           v.code = static_cast<std::int32_t>(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT));
@@ -352,7 +338,7 @@ std::vector<Element> decode_elements(nftnl_set* s) {
           el.verdict = v;
         } else if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA)) {
           const auto* d = static_cast<const std::uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len));
-          el.data.assign(d, d + len);
+          el.data.assign(d, len);
         }
         if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS)) el.flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
         if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_TIMEOUT)) el.timeout_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);

@@ -25,14 +25,12 @@ using ChainPtr = std::unique_ptr<nftnl_chain, Deleter<nftnl_chain_free>>;
 using SetPtr = std::unique_ptr<nftnl_set, Deleter<nftnl_set_free>>;
 using RulePtr = std::unique_ptr<nftnl_rule, Deleter<nftnl_rule_free>>;
 using ExprPtr = std::unique_ptr<nftnl_expr, Deleter<nftnl_expr_free>>;
-using ElemPtr = std::unique_ptr<nftnl_set_elem, Deleter<nftnl_set_elem_free>>;
 
 TablePtr make_table(Family family, const std::string& name);
 ChainPtr make_chain(Family family, const std::string& table, const std::string& name,
                     const std::optional<BaseHook>& hook);
 // A set header (no elements). `id` > 0 names it within a batch.
 SetPtr make_set(Family family, const std::string& table, const Set& set, std::uint32_t id);
-ElemPtr make_element(const Element& element);
 // `anon_ids` gives, for each Lookup with an inline set (in order), the batch
 // id of the anonymous set created for it just before the rule.
 Result<RulePtr> make_rule(Family family, const std::string& table, const std::string& chain,

@@ -87,16 +87,20 @@ const Set* Ruleset::find_set(std::string_view name) const {
   return nullptr;
 }
 
+std::size_t parse_ip(std::string_view text, std::uint8_t (&out)[16]) {
+  char s[INET6_ADDRSTRLEN];
+  if (text.size() >= sizeof s) return 0;
+  std::memcpy(s, text.data(), text.size());
+  s[text.size()] = '\0';
+  if (text.find(':') != std::string_view::npos) return inet_pton(AF_INET6, s, out) == 1 ? 16 : 0;
+  return inet_pton(AF_INET, s, out) == 1 ? 4 : 0;
+}
+
 Result<Bytes> parse_ip(std::string_view text) {
-  std::string s(text);
-  if (s.find(':') != std::string::npos) {
-    Bytes out(16);
-    if (inet_pton(AF_INET6, s.c_str(), out.data()) == 1) return out;
-  } else {
-    Bytes out(4);
-    if (inet_pton(AF_INET, s.c_str(), out.data()) == 1) return out;
-  }
-  return invalid_argument("not an IP address: \"" + s + "\"");
+  std::uint8_t b[16];
+  const std::size_t n = parse_ip(text, b);
+  if (n == 0) return invalid_argument("not an IP address: \"" + std::string(text) + "\"");
+  return Bytes(b, b + n);
 }
 
 Result<Cidr> parse_cidr(std::string_view text) {

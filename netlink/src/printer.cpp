@@ -130,10 +130,10 @@ std::string format_fields(std::uint32_t concat_type, const Bytes& key) {
 std::vector<std::string> format_elements(const Set& set) {
   std::vector<std::string> out;
   for (const auto& e : set.elements) {
-    std::string s = format_fields(set.key_type, e.key);
+    std::string s = format_fields(set.key_type, e.key.to_bytes());
     if (e.flags & NFT_SET_ELEM_INTERVAL_END) s += " (interval end)";
     if (e.verdict) s += " : " + format_verdict(*e.verdict);
-    else if (set.is_map()) s += " : " + format_fields(set.data_type, e.data);
+    else if (set.is_map()) s += " : " + format_fields(set.data_type, e.data.to_bytes());
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end());

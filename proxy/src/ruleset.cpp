@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -40,19 +41,24 @@ constexpr const char* kHairpin = "hairpin-endpoints";
 constexpr const char* kBackends = "service-backends";
 constexpr const char* kNodeportBackends = "nodeport-backends";
 
-// The shared balancing chains, one of each kind per endpoint count.
+// The shared balancing chains, one of each kind per endpoint count N. Only
+// the dnat kinds look the backends maps up: every rule that uses a map with
+// data makes the kernel check each of its elements against that rule (when
+// the rule is added, and for each element added later), so the other kinds
+// share them with a goto.
 enum class Balancing {
-  kCluster,        // cluster IPs: masquerade off-cluster sources, DNAT
-  kExternal,       // external/LB IPs, externalTrafficPolicy Cluster: masquerade, DNAT
-  kExternalLocal,  // external/LB IPs, policy Local: DNAT (client address kept)
-  kNodeport,       // node ports, policy Cluster
-  kNodeportLocal,  // node ports, policy Local
+  kDnat,          // DNAT to endpoint `numgen mod N` of (daddr . proto . dport)
+  kCluster,       // cluster IPs: masquerade off-cluster sources → dnat
+  kExternal,      // external/LB IPs, externalTrafficPolicy Cluster: masquerade → dnat
+                  // (policy Local: dnat directly, the client address kept)
+  kNodeportDnat,  // DNAT to endpoint `numgen mod N` of (proto . node port)
+  kNodeport,      // node ports, policy Cluster: masquerade → nodeport-dnat (Local: directly)
 };
-constexpr std::array kBalancingKinds = {Balancing::kCluster, Balancing::kExternal, Balancing::kExternalLocal,
-                                        Balancing::kNodeport, Balancing::kNodeportLocal};
+constexpr std::array kBalancingKinds = {Balancing::kDnat, Balancing::kCluster, Balancing::kExternal,
+                                        Balancing::kNodeportDnat, Balancing::kNodeport};
 
 std::string balancing_chain(Balancing kind, std::size_t endpoints) {
-  static constexpr const char* kPrefix[] = {"cluster", "external", "external-local", "nodeport", "nodeport-local"};
+  static constexpr const char* kPrefix[] = {"dnat", "cluster", "external", "nodeport-dnat", "nodeport"};
   char name[48];
   std::snprintf(name, sizeof name, "%s-%02zu", kPrefix[static_cast<int>(kind)], endpoints);
   return name;
@@ -167,12 +173,23 @@ Set make_set(const MapSpec& m, Family f) {
   return s;
 }
 
-nl::Bytes key_app(const nl::Bytes& addr, Protocol p, std::int64_t port) {
-  nl::Bytes k = addr;
-  auto proto = nl::pad4({protocol_number(p)});
-  k.insert(k.end(), proto.begin(), proto.end());
-  auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(port)));
-  k.insert(k.end(), pt.begin(), pt.end());
+// Map keys and data, built in place (each field padded to 4 bytes): a full
+// sync at 10k services builds ~100k of them.
+void append_proto_port(nl::ElementBytes& k, Protocol p, std::int64_t port) {
+  const std::uint8_t tail[8] = {protocol_number(p), 0, 0, 0, static_cast<std::uint8_t>(port >> 8),
+                                static_cast<std::uint8_t>(port), 0, 0};
+  k.append(tail, sizeof tail);
+}
+// addr . proto . port
+nl::ElementBytes service_key(const nl::Bytes& addr, Protocol p, std::int64_t port) {
+  nl::ElementBytes k(addr);
+  append_proto_port(k, p, port);
+  return k;
+}
+// proto . node port
+nl::ElementBytes nodeport_key(Protocol p, std::int64_t port) {
+  nl::ElementBytes k;
+  append_proto_port(k, p, port);
   return k;
 }
 
@@ -263,17 +280,28 @@ void add_static(nl::Ruleset& rs, const LayoutOptions& o, Family f, Where where) 
       if (cidr.ok() && cidr->address.size() == addr_len(f)) cluster_cidr = std::move(*cidr);
     }
     for (Balancing kind : kBalancingKinds) {
-      const bool nodeport = kind == Balancing::kNodeport || kind == Balancing::kNodeportLocal;
       for (std::uint32_t n = 1; n <= o.shared_balancing_max; ++n) {
         Chain c{balancing_chain(kind, n), std::nullopt, {}};
-        if (kind == Balancing::kCluster && cluster_cidr) {
-          auto e = nl::match_prefix(nl::ip_saddr(f), *cluster_cidr, true);
-          e.push_back(nl::verdict(nl::jump(kMarkForMasquerade)));
-          c.rules.push_back(rule(std::move(e)));
-        } else if (kind == Balancing::kExternal || kind == Balancing::kNodeport) {
-          c.rules.push_back(rule({nl::verdict(nl::jump(kMarkForMasquerade))}));
+        switch (kind) {
+          case Balancing::kDnat:
+          case Balancing::kNodeportDnat:
+            c.rules.push_back(rule(dnat_by_map(f, kind == Balancing::kNodeportDnat, n)));
+            break;
+          case Balancing::kCluster:
+            if (cluster_cidr) {
+              auto e = nl::match_prefix(nl::ip_saddr(f), *cluster_cidr, true);
+              e.push_back(nl::verdict(nl::jump(kMarkForMasquerade)));
+              c.rules.push_back(rule(std::move(e)));
+            }
+            c.rules.push_back(rule({nl::verdict(nl::go_to(balancing_chain(Balancing::kDnat, n)))}));
+            break;
+          case Balancing::kExternal:
+          case Balancing::kNodeport:
+            c.rules.push_back(rule({nl::verdict(nl::jump(kMarkForMasquerade))}));
+            c.rules.push_back(rule({nl::verdict(nl::go_to(
+                balancing_chain(kind == Balancing::kExternal ? Balancing::kDnat : Balancing::kNodeportDnat, n)))}));
+            break;
         }
-        c.rules.push_back(rule(dnat_by_map(f, nodeport, n)));
         rs.chains.push_back(std::move(c));
       }
     }
@@ -313,11 +341,22 @@ void add_static(nl::Ruleset& rs, const LayoutOptions& o, Family f, Where where) 
   }
 }
 
+// One endpoint of a service port, its address inline (a 10k-service build
+// sees ~50k of them).
 struct Backend {
-  nl::Bytes ip;
-  std::string ip_text;
+  std::uint8_t ip[16];
+  std::uint8_t ip_len;
+  const std::string* ip_text;  // in the slice, which outlives the build
   std::int64_t port;
   bool local;
+  nl::Bytes ip_bytes() const { return nl::Bytes(ip, ip + ip_len); }
+  friend bool operator<(const Backend& a, const Backend& b) {
+    const int c = std::memcmp(a.ip, b.ip, 16);
+    return c != 0 ? c < 0 : a.port < b.port;
+  }
+  friend bool operator==(const Backend& a, const Backend& b) {
+    return std::memcmp(a.ip, b.ip, 16) == 0 && a.port == b.port;
+  }
 };
 
 Set& find_set(nl::Ruleset& rs, const char* name) {
@@ -381,10 +420,35 @@ void add_balancing(std::vector<Rule>& rules, const std::vector<Target>& eps, boo
 }
 
 // Where a service's share goes: its set elements in the main table, its
-// chains and map elements in its shard.
+// chains and map elements in its shard. The shared sets are found once, and
+// kept by index: affinity sets are appended to the shard's sets as services
+// are added, which moves them.
 struct Tables {
+  Tables(nl::Ruleset& main_table, nl::Ruleset& shard_table) : main(main_table), shard(shard_table) {}
   nl::Ruleset& main;
   nl::Ruleset& shard;
+  Set& cluster_ips() { return main.sets[cluster_ips_]; }
+  Set& hairpin() { return main.sets[hairpin_]; }
+  Set& no_endpoint_services() { return main.sets[no_endpoint_services_]; }
+  Set& no_endpoint_nodeports() { return main.sets[no_endpoint_nodeports_]; }
+  Set& service_ips() { return shard.sets[service_ips_]; }
+  Set& service_nodeports() { return shard.sets[service_nodeports_]; }
+  Set& backends() { return shard.sets[backends_]; }
+  Set& nodeport_backends() { return shard.sets[nodeport_backends_]; }
+
+ private:
+  static std::size_t index_of(const nl::Ruleset& rs, const char* name) {
+    return static_cast<std::size_t>(
+        std::find_if(rs.sets.begin(), rs.sets.end(), [&](const Set& s) { return s.name == name; }) - rs.sets.begin());
+  }
+  std::size_t cluster_ips_ = index_of(main, kClusterIps);
+  std::size_t hairpin_ = index_of(main, kHairpin);
+  std::size_t no_endpoint_services_ = index_of(main, kNoEndpointServices);
+  std::size_t no_endpoint_nodeports_ = index_of(main, kNoEndpointNodeports);
+  std::size_t service_ips_ = index_of(shard, kServiceIps);
+  std::size_t service_nodeports_ = index_of(shard, kServiceNodeports);
+  std::size_t backends_ = index_of(shard, kBackends);
+  std::size_t nodeport_backends_ = index_of(shard, kNodeportBackends);
 };
 
 // A service's map elements that send it through the shared balancing chains:
@@ -392,45 +456,41 @@ struct Tables {
 // endpoint count (drop-chain if a Local policy leaves none), and endpoint i
 // is the data of (key . i) in the backends maps.
 void add_shared_balancing(Tables& t, const Service& svc, const ServicePort& sp, const std::vector<nl::Bytes>& cluster_ips,
-                          const std::vector<nl::Bytes>& external_ips, bool has_nodeport, const std::vector<Target>& eps,
-                          const std::vector<Target>& local_eps) {
-  auto add_backends = [](Set& map, const nl::Bytes& key, const std::vector<Target>& list) {
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      nl::Bytes k = key;
-      auto index = nl::host32(static_cast<std::uint32_t>(i));
-      k.insert(k.end(), index.begin(), index.end());
-      nl::Bytes data = list[i].ip;
-      auto port = nl::pad4(nl::be16(static_cast<std::uint16_t>(list[i].port)));
-      data.insert(data.end(), port.begin(), port.end());
-      map.elements.push_back(Element{std::move(k), std::move(data), std::nullopt, 0, 0});
+                          const std::vector<nl::Bytes>& external_ips, bool has_nodeport,
+                          const std::vector<const Backend*>& all, const std::vector<const Backend*>& local) {
+  auto add_backends = [](Set& map, const nl::ElementBytes& key, const std::vector<const Backend*>& list) {
+    for (std::uint32_t i = 0; i < list.size(); ++i) {
+      Element& e = map.elements.emplace_back();
+      e.key = key;
+      e.key.append(reinterpret_cast<const std::uint8_t*>(&i), sizeof i);  // numgen's value: host order
+      e.data.assign(list[i]->ip, list[i]->ip_len);
+      const std::uint8_t port[4] = {static_cast<std::uint8_t>(list[i]->port >> 8),
+                                    static_cast<std::uint8_t>(list[i]->port), 0, 0};
+      e.data.append(port, sizeof port);
     }
   };
-  auto to = [](Balancing kind, const std::vector<Target>& list) {
+  auto to = [](Balancing kind, const std::vector<const Backend*>& list) {
     return nl::go_to(list.empty() ? std::string(kDropChain) : balancing_chain(kind, list.size()));
   };
   const bool external_local = svc.external_traffic_policy == TrafficPolicy::kLocal;
-  const auto& cluster_eps = svc.internal_traffic_policy == TrafficPolicy::kLocal ? local_eps : eps;
-  const auto& external_eps = external_local ? local_eps : eps;
-  Set& service_ips = find_set(t.shard, kServiceIps);
-  Set& backends = find_set(t.shard, kBackends);
+  const auto& cluster_eps = svc.internal_traffic_policy == TrafficPolicy::kLocal ? local : all;
+  const auto& external_eps = external_local ? local : all;
   for (const auto& ip : cluster_ips) {
-    auto key = key_app(ip, sp.protocol, sp.port);
-    add_backends(backends, key, cluster_eps);
-    service_ips.elements.push_back(Element{std::move(key), {}, to(Balancing::kCluster, cluster_eps), 0, 0});
+    auto key = service_key(ip, sp.protocol, sp.port);
+    add_backends(t.backends(), key, cluster_eps);
+    t.service_ips().elements.push_back(Element{key, {}, to(Balancing::kCluster, cluster_eps), 0, 0});
   }
   for (const auto& ip : external_ips) {
-    auto key = key_app(ip, sp.protocol, sp.port);
-    add_backends(backends, key, external_eps);
-    service_ips.elements.push_back(Element{
-        std::move(key), {}, to(external_local ? Balancing::kExternalLocal : Balancing::kExternal, external_eps), 0, 0});
+    auto key = service_key(ip, sp.protocol, sp.port);
+    add_backends(t.backends(), key, external_eps);
+    t.service_ips().elements.push_back(
+        Element{key, {}, to(external_local ? Balancing::kDnat : Balancing::kExternal, external_eps), 0, 0});
   }
   if (has_nodeport) {
-    nl::Bytes key = nl::pad4({protocol_number(sp.protocol)});
-    auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(sp.node_port)));
-    key.insert(key.end(), pt.begin(), pt.end());
-    add_backends(find_set(t.shard, kNodeportBackends), key, external_eps);
-    find_set(t.shard, kServiceNodeports)
-        .elements.push_back(Element{std::move(key), {}, to(external_local ? Balancing::kNodeportLocal : Balancing::kNodeport, external_eps), 0, 0});
+    auto key = nodeport_key(sp.protocol, sp.node_port);
+    add_backends(t.nodeport_backends(), key, external_eps);
+    t.service_nodeports().elements.push_back(
+        Element{key, {}, to(external_local ? Balancing::kNodeportDnat : Balancing::kNodeport, external_eps), 0, 0});
   }
 }
 
@@ -448,19 +508,21 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
       if (p.name == sp.name && p.protocol == sp.protocol) port = &p;
     }
     if (port == nullptr) continue;
+    ready.reserve(ready.size() + sl->endpoints.size());
     for (const auto& ep : sl->endpoints) {
       if (ep.addresses.empty()) continue;
-      Backend b{*nl::parse_ip(ep.addresses[0]), ep.addresses[0], port->port, ep.node_name == o.node_name};
-      if (ep.conditions.ready) ready.push_back(std::move(b));
-      else if (ep.conditions.serving && ep.conditions.terminating) terminating.push_back(std::move(b));
+      Backend b{};
+      b.ip_len = static_cast<std::uint8_t>(nl::parse_ip(ep.addresses[0], b.ip));  // validate() checked it
+      b.ip_text = &ep.addresses[0];
+      b.port = port->port;
+      b.local = ep.node_name == o.node_name;
+      if (ep.conditions.ready) ready.push_back(b);
+      else if (ep.conditions.serving && ep.conditions.terminating) terminating.push_back(b);
     }
   }
   std::vector<Backend>& all = ready.empty() ? terminating : ready;
-  std::sort(all.begin(), all.end(), [](const Backend& a, const Backend& b) {
-    return std::tie(a.ip, a.port) < std::tie(b.ip, b.port);
-  });
-  all.erase(std::unique(all.begin(), all.end(), [](const Backend& a, const Backend& b) { return a.ip == b.ip && a.port == b.port; }),
-            all.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
   if (all.size() > o.max_endpoints_per_service) {
     out.skipped.push_back(resource_exhausted("Service " + key_of(svc) + " port " + what + ": " +
                                              std::to_string(all.size()) + " endpoints exceed the limit of " +
@@ -483,7 +545,7 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
 
   if (sp.protocol == Protocol::kUdp) {
     std::vector<nl::Bytes> eps;
-    for (const auto& b : all) eps.push_back(b.ip);
+    for (const auto& b : all) eps.push_back(b.ip_bytes());
     for (const auto* list : {&cluster_ips, &external_ips}) {
       for (const auto& ip : *list) out.udp.push_back(UdpDestination{ip, static_cast<std::uint16_t>(sp.port), eps});
     }
@@ -497,27 +559,52 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
     }
   }
 
-  const std::string svc_chain = hashed("service", what);
-  const std::string ext_chain = hashed("external", what);
-  const bool has_external = !external_ips.empty() || has_nodeport;
-  Set& cluster_set = find_set(t.main, kClusterIps);
-  for (const auto& ip : cluster_ips) cluster_set.elements.push_back(Element{ip, {}, {}, 0, 0});
+  for (const auto& ip : cluster_ips) t.cluster_ips().elements.push_back(Element{ip, {}, {}, 0, 0});
 
   // Hairpin (an endpoint reaching itself through the service) is
   // masqueraded in postrouting, where saddr == daddr tells it apart: one
   // element per endpoint in the main table instead of a rule per endpoint.
   for (const auto& b : all) {
-    nl::Bytes pair = b.ip;
-    pair.insert(pair.end(), b.ip.begin(), b.ip.end());
-    find_set(t.main, kHairpin).elements.push_back(Element{std::move(pair), {}, {}, 0, 0});
+    Element& pair = t.hairpin().elements.emplace_back();
+    pair.key.assign(b.ip, b.ip_len);
+    pair.key.append(b.ip, b.ip_len);
   }
-  // Endpoint chains only with session affinity (the affinity set update
-  // needs a rule of its own); else the balancing rules DNAT directly.
+
+  if (all.empty()) {
+    // No endpoints at all: reject at once (filter hooks), never black-hole.
+    for (const auto* list : {&cluster_ips, &external_ips}) {
+      for (const auto& ip : *list) {
+        t.no_endpoint_services().elements.push_back(
+            Element{service_key(ip, sp.protocol, sp.port), {}, nl::go_to(kRejectChain), 0, 0});
+      }
+    }
+    if (has_nodeport) {
+      t.no_endpoint_nodeports().elements.push_back(
+          Element{nodeport_key(sp.protocol, sp.node_port), {}, nl::go_to(kRejectChain), 0, 0});
+    }
+    return;
+  }
+
+  if (!svc.affinity_client_ip && all.size() <= o.shared_balancing_max) {
+    std::vector<const Backend*> every, local;
+    every.reserve(all.size());
+    for (const auto& b : all) {
+      every.push_back(&b);
+      if (b.local) local.push_back(&b);
+    }
+    add_shared_balancing(t, svc, sp, cluster_ips, external_ips, has_nodeport, every, local);
+    return;
+  }
+
+  // Chains of its own. Endpoint chains only with session affinity (the
+  // affinity set update needs a rule of its own); else the balancing rules
+  // DNAT directly.
   std::vector<Target> eps, local_eps;
+  eps.reserve(all.size());
   for (const auto& b : all) {
-    Target target{b.ip, b.port, {}, {}};
+    Target target{b.ip_bytes(), b.port, {}, {}};
     if (svc.affinity_client_ip) {
-      std::string ep_what = what + "__" + b.ip_text + "/" + std::to_string(b.port);
+      std::string ep_what = what + "__" + *b.ip_text + "/" + std::to_string(b.port);
       target.chain = hashed("endpoint", ep_what);
       target.affinity = hashed("affinity", ep_what);
       Set s;
@@ -531,7 +618,7 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
       Chain c{target.chain, std::nullopt, {}};
       c.rules.push_back(rule({nl::ip_saddr(f), nl::Dynset{NFT_DYNSET_OP_UPDATE, nl::kReg1, target.affinity, 0}}));
       std::vector<Expr> dnat;
-      send_to(dnat, Target{b.ip, b.port, {}, {}}, sp.protocol, f);
+      send_to(dnat, Target{b.ip_bytes(), b.port, {}, {}}, sp.protocol, f);
       c.rules.push_back(Rule{std::move(dnat), {}});
       t.shard.chains.push_back(std::move(c));
     }
@@ -543,29 +630,10 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
   const auto& external_eps = svc.external_traffic_policy == TrafficPolicy::kLocal ? local_eps : eps;
   auto to = [](const std::string& chain) { return nl::go_to(chain); };
 
-  if (all.empty()) {
-    // No endpoints at all: reject at once (filter hooks), never black-hole.
-    for (const auto& ip : cluster_ips) {
-      find_set(t.main, kNoEndpointServices).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(kRejectChain), 0, 0});
-    }
-    for (const auto& ip : external_ips) {
-      find_set(t.main, kNoEndpointServices).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(kRejectChain), 0, 0});
-    }
-    if (has_nodeport) {
-      nl::Bytes k = nl::pad4({protocol_number(sp.protocol)});
-      auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(sp.node_port)));
-      k.insert(k.end(), pt.begin(), pt.end());
-      find_set(t.main, kNoEndpointNodeports).elements.push_back(Element{k, {}, to(kRejectChain), 0, 0});
-    }
-    return;
-  }
-
-  if (!svc.affinity_client_ip && all.size() <= o.shared_balancing_max) {
-    add_shared_balancing(t, svc, sp, cluster_ips, external_ips, has_nodeport, eps, local_eps);
-    return;
-  }
-
-  // A chain of its own: service (cluster traffic) chain.
+  // Service (cluster traffic) chain.
+  const std::string svc_chain = hashed("service", what);
+  const std::string ext_chain = hashed("external", what);
+  const bool has_external = !external_ips.empty() || has_nodeport;
   Chain sc{svc_chain, std::nullopt, {}};
   if (!o.cluster_cidr.empty()) {
     auto cidr = nl::parse_cidr(o.cluster_cidr);
@@ -584,7 +652,7 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
   else add_balancing(sc.rules, cluster_eps, svc.affinity_client_ip, sp.protocol, f);
   t.shard.chains.push_back(std::move(sc));
   for (const auto& ip : cluster_ips) {
-    find_set(t.shard, kServiceIps).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(svc_chain), 0, 0});
+    t.service_ips().elements.push_back(Element{service_key(ip, sp.protocol, sp.port), {}, to(svc_chain), 0, 0});
   }
 
   if (!has_external) return;
@@ -596,17 +664,17 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
     else add_balancing(ec.rules, external_eps, svc.affinity_client_ip, sp.protocol, f);
   } else {
     ec.rules.push_back(rule({nl::verdict(nl::jump(kMarkForMasquerade))}, "masquerade external traffic"));
-    ec.rules.push_back(rule({nl::verdict(nl::go_to(svc_chain))}));
+    // Every endpoint, as the shared chains do: internalTrafficPolicy
+    // restricts cluster traffic only.
+    if (svc.internal_traffic_policy == TrafficPolicy::kLocal) add_balancing(ec.rules, eps, svc.affinity_client_ip, sp.protocol, f);
+    else ec.rules.push_back(rule({nl::verdict(nl::go_to(svc_chain))}));
   }
   t.shard.chains.push_back(std::move(ec));
   for (const auto& ip : external_ips) {
-    find_set(t.shard, kServiceIps).elements.push_back(Element{key_app(ip, sp.protocol, sp.port), {}, to(ext_chain), 0, 0});
+    t.service_ips().elements.push_back(Element{service_key(ip, sp.protocol, sp.port), {}, to(ext_chain), 0, 0});
   }
   if (has_nodeport) {
-    nl::Bytes k = nl::pad4({protocol_number(sp.protocol)});
-    auto pt = nl::pad4(nl::be16(static_cast<std::uint16_t>(sp.node_port)));
-    k.insert(k.end(), pt.begin(), pt.end());
-    find_set(t.shard, kServiceNodeports).elements.push_back(Element{k, {}, to(ext_chain), 0, 0});
+    t.service_nodeports().elements.push_back(Element{nodeport_key(sp.protocol, sp.node_port), {}, to(ext_chain), 0, 0});
   }
 }
 
@@ -614,14 +682,39 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
 
 namespace {
 
-// Several ports of one service share cluster IPs: keep set keys unique, and
-// keep the value in a canonical order (golden files, comparisons).
+// Several ports of one service share cluster IPs, several services an
+// endpoint (hairpin pairs), and two broken services may claim one key: each
+// key goes to the kernel once, the first one built (services in key order)
+// wins. Elements keep the order they were built in (the kernel and our
+// reader do not care; sorting ~100k elements cost more than building them);
+// chains and sets are sorted by name.
 void canonicalize(nl::Ruleset& rs) {
+  std::vector<std::uint32_t> slots;
   for (auto& s : rs.sets) {
-    std::sort(s.elements.begin(), s.elements.end(), [](const Element& a, const Element& b) { return a.key < b.key; });
-    s.elements.erase(std::unique(s.elements.begin(), s.elements.end(),
-                                 [](const Element& a, const Element& b) { return a.key == b.key; }),
-                     s.elements.end());
+    auto& els = s.elements;
+    if (els.size() < 2) continue;
+    // Open addressing over element indices (no per-key allocation).
+    std::size_t cap = 4;
+    while (cap < els.size() * 2) cap *= 2;
+    constexpr std::uint32_t kEmpty = ~0u;
+    slots.assign(cap, kEmpty);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < els.size(); ++i) {
+      const auto& key = els[i].key;
+      std::size_t h = std::hash<std::string_view>{}(
+                          std::string_view(reinterpret_cast<const char*>(key.data()), key.size())) & (cap - 1);
+      bool seen = false;
+      for (; slots[h] != kEmpty; h = (h + 1) & (cap - 1)) {
+        if (els[slots[h]].key == key) {
+          seen = true;
+          break;
+        }
+      }
+      if (seen) continue;
+      if (kept != i) els[kept] = std::move(els[i]);
+      slots[h] = static_cast<std::uint32_t>(kept++);
+    }
+    els.resize(kept);
   }
   std::sort(rs.chains.begin(), rs.chains.end(), [](const Chain& a, const Chain& b) { return a.name < b.name; });
   std::sort(rs.sets.begin(), rs.sets.end(), [](const Set& a, const Set& b) { return a.name < b.name; });
@@ -673,18 +766,37 @@ BuildResult build_ruleset_streamed(const ProxyState& state, const LayoutOptions&
   std::vector<std::vector<const Service*>> per_shard(shards);
   for (const auto& [key, svc] : state.services) per_shard[shard_of(key, shards)].push_back(&svc);
   static const std::vector<const EndpointSlice*> kNone;
+  // Room for every element up front: at 10k services the maps hold ~100k
+  // elements, and growing their vectors step by step copied them several
+  // times and faulted in fresh pages for each copy.
+  std::size_t all_endpoints = 0;
+  for (const auto& [key, sl] : state.slices) all_endpoints += sl.endpoints.size();
+  find_set(main, kHairpin).elements.reserve(all_endpoints);
+  find_set(main, kClusterIps).elements.reserve(state.services.size());
   for (std::uint32_t i = 0; i < shards; ++i) {
     nl::Ruleset shard = empty_table(f, shard_table(o, i));
     add_static(shard, o, f, Where::kShard);
+    std::size_t keys = 0, backends = 0;
+    for (const Service* svc : per_shard[i]) {
+      const std::size_t addresses = svc->cluster_ips.size() + svc->external_ips.size() + svc->load_balancer_ips.size();
+      std::size_t endpoints = 0;
+      if (auto it = by_service.find(key_of(*svc)); it != by_service.end()) {
+        for (const auto* sl : it->second) endpoints += sl->endpoints.size();
+      }
+      keys += svc->ports.size() * addresses;
+      backends += svc->ports.size() * addresses * std::min<std::size_t>(endpoints, o.shared_balancing_max);
+    }
+    find_set(shard, kServiceIps).elements.reserve(keys);
+    find_set(shard, kBackends).elements.reserve(backends);
     Tables t{main, shard};
     auto& hairpin = find_set(main, kHairpin).elements;
     for (const Service* svc : per_shard[i]) {
       auto it = by_service.find(key_of(*svc));
       const std::size_t had = hairpin.size();
       add_service(t, out, *svc, it == by_service.end() ? kNone : it->second, o, f);
-      std::vector<const nl::Bytes*> mine;  // this service's pairs, once each
+      std::vector<const nl::ElementBytes*> mine;  // this service's pairs, once each
       for (std::size_t e = had; e < hairpin.size(); ++e) mine.push_back(&hairpin[e].key);
-      std::sort(mine.begin(), mine.end(), [](const nl::Bytes* a, const nl::Bytes* b) { return *a < *b; });
+      std::sort(mine.begin(), mine.end(), [](const nl::ElementBytes* a, const nl::ElementBytes* b) { return *a < *b; });
       for (std::size_t e = 0; e < mine.size(); ++e) {
         if (e == 0 || *mine[e] != *mine[e - 1]) ++out.hairpin_users[*mine[e]];
       }

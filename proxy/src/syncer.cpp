@@ -43,8 +43,8 @@ struct Index {
 };
 
 // Elements keyed by their key bytes (sets hold each key once).
-std::map<netlink::Bytes, const Element*> by_key(const Set& s) {
-  std::map<netlink::Bytes, const Element*> m;
+std::map<netlink::ElementBytes, const Element*> by_key(const Set& s) {
+  std::map<netlink::ElementBytes, const Element*> m;
   for (const auto& e : s.elements) m[e.key] = &e;
   return m;
 }

@@ -136,14 +136,14 @@ class Proxier {
   Syncer syncer_;  // run()'s thread only
   std::map<netlink::Family, RulesetSize> sizes_;  // run()'s thread only: what is installed, per family
   // run()'s thread only: services per hairpin pair installed (see count_hairpin_users).
-  std::map<netlink::Family, std::map<netlink::Bytes, std::uint32_t>> hairpin_users_;
+  std::map<netlink::Family, std::map<netlink::ElementBytes, std::uint32_t>> hairpin_users_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   // Guarded by mu_:
   ChangeTracker<Service> service_changes_;
   ChangeTracker<EndpointSlice> slice_changes_;
-  ProxyState state_;
+  ProxyState state_;  // written by run()'s thread only, which may read it without mu_
   std::map<std::string, std::set<std::string>> slices_by_service_;  // "ns/service" → slice keys
   bool synced_ = false;
   bool stop_ = false;

@@ -64,7 +64,7 @@ struct BuildResult {
   // Services left out, with why (too many endpoints, ...): logged and counted.
   std::vector<Status> skipped;
   // build_ruleset*: how many services have each element of kHairpinSet.
-  std::map<netlink::Bytes, std::uint32_t> hairpin_users;
+  std::map<netlink::ElementBytes, std::uint32_t> hairpin_users;
 };
 
 // The shard holding a service's chains (a stable hash of "ns/name").
