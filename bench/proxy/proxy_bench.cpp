@@ -15,10 +15,13 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "kedge/netlink/printer.h"
 #include "kedge/netlink/reader.h"
 #include "kedge/proxy/proxier.h"
 #include "kedge/proxy/ruleset.h"
@@ -40,6 +43,8 @@ double thread_cpu_ms() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
+constexpr int kNodes = 500;
+
 proxy::ProxyState make_state(int n, int extra_endpoint_for_first = 0) {
   proxy::ProxyState st;
   for (int i = 0; i < n; ++i) {
@@ -59,6 +64,9 @@ proxy::ProxyState make_state(int n, int extra_endpoint_for_first = 0) {
       proxy::Endpoint ep;
       ep.addresses = {"10." + std::to_string(42 + k / 62500) + "." + std::to_string((k / 250) % 250) + "." +
                       std::to_string(k % 250 + 1)};
+      // Spread over 500 nodes, ~100 pods each (a kubelet runs at most 110):
+      // the proxy runs on node-0.
+      ep.node_name = "node-" + std::to_string(k % kNodes);
       sl.endpoints.push_back(ep);
     }
     st.services[proxy::key_of(s)] = s;
@@ -93,12 +101,74 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Extracts the blocks of the named chains from `nft list table` output.
-std::string chain_block(const std::string& listing, const std::string& chain) {
-  auto at = listing.find("\tchain " + chain + " {");
-  if (at == std::string::npos) return {};
-  auto end = listing.find("\n\t}\n", at);
-  return listing.substr(at, end + 4 - at);
+// nft lists the backends maps (which kedge creates without nft's `typeof`
+// annotation) by datatype, with `mark` for the numgen field, and then
+// refuses its own listing: `numgen` is an integer. Declaring the maps with
+// `typeof`, as someone writing this ruleset for nft would, loads the same
+// kernel objects.
+std::string nft_loadable(std::string listing) {
+  const std::pair<const char*, const char*> kTypes[] = {
+      {"type ipv4_addr . inet_proto . inet_service . mark : ipv4_addr . inet_service",
+       "typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport"},
+      {"type inet_proto . inet_service . mark : ipv4_addr . inet_service",
+       "typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport"},
+  };
+  for (const auto& [from, to] : kTypes) {
+    for (auto at = listing.find(from); at != std::string::npos; at = listing.find(from, at)) {
+      listing.replace(at, std::strlen(from), to);
+    }
+  }
+  return listing;
+}
+
+// The element lines of every set in `rs`, as netlink::print shows them
+// ("key : value"), by set name.
+std::map<std::string, std::set<std::string>> element_lines(const netlink::Ruleset& rs) {
+  std::map<std::string, std::set<std::string>> out;
+  for (const auto& set : rs.sets) {
+    netlink::Ruleset one;
+    one.table = rs.table;
+    one.sets.push_back(set);
+    std::istringstream text(netlink::print(one));
+    bool in = false;
+    for (std::string line; std::getline(text, line);) {
+      if (line.find("elements = {") != std::string::npos) in = true;
+      else if (in && line.find('}') != std::string::npos && line.find(':') == std::string::npos) in = false;
+      else if (in) {
+        line.erase(0, line.find_first_not_of('\t'));
+        if (!line.empty() && line.back() == ',') line.pop_back();
+        out[set.name].insert(line);
+      }
+    }
+  }
+  return out;
+}
+
+// A one-service change as nft statements (what an nft-based proxy sends):
+// the elements of its share that went away, then the new ones.
+std::string nft_change(const proxy::BuildResult& before, const proxy::BuildResult& after) {
+  std::string out;
+  for (std::size_t i = 0; i < after.tables.size(); ++i) {
+    const auto& t = after.tables[i].table;
+    auto old_lines = element_lines(before.tables[i]);
+    auto new_lines = element_lines(after.tables[i]);
+    auto emit = [&](const char* verb, const std::string& set, const std::string& line) {
+      // delete takes the key only
+      const std::string what = std::string(verb) == "delete" ? line.substr(0, line.find(" : ")) : line;
+      out += std::string(verb) + " element ip " + t.name + " " + set + " { " + what + " }\n";
+    };
+    for (const auto& [set, lines] : old_lines) {
+      for (const auto& l : lines) {
+        if (!new_lines[set].count(l)) emit("delete", set, l);
+      }
+    }
+    for (const auto& [set, lines] : new_lines) {
+      for (const auto& l : lines) {
+        if (!old_lines[set].count(l)) emit("add", set, l);
+      }
+    }
+  }
+  return out;
 }
 
 // Times what the kernel spends inside sendmsg() (it processes and commits
@@ -166,10 +236,9 @@ int main(int argc, char** argv) {
   proxy::LayoutOptions layout;
   layout.cluster_cidr = "10.42.0.0/16";
   layout.node_ips = {"192.168.1.10"};
+  layout.node_name = "node-0";
   layout.shards = shards;
   std::fprintf(stderr, "%u shard tables\n", shards);
-  // The shard table bench/svc-0 (the service the change touches) lives in.
-  const std::string svc0_table = proxy::shard_table(layout, proxy::shard_of("bench/svc-0", shards));
 
   std::printf("| services | endpoints | kedge full sync ms (build + netlink) | nft -f full ms | speed-up | kedge 1-service change ms | nft -f change ms | speed-up | full sync msgs |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
@@ -256,29 +325,14 @@ int main(int argc, char** argv) {
         nchange.push_back(0);
         continue;
       }
-      auto built = proxy::build_ruleset(base, layout, netlink::Family::kIp);
-      auto built2 = proxy::build_ruleset(changed, layout, netlink::Family::kIp);
-      // The same change as nft text: the service chain rewritten, the new
-      // endpoint chain added (what an nft-based proxy sends).
-      std::string after;
-      sh("nft list table ip " + svc0_table, &after);
-      std::string svc_chain, new_ep;
-      auto shard_of_svc0 = [&](const proxy::BuildResult& b) -> const netlink::Ruleset& {
-        return *std::find_if(b.tables.begin(), b.tables.end(),
-                             [&](const netlink::Ruleset& t) { return t.table.name == svc0_table; });
-      };
-      for (const auto& c : shard_of_svc0(built2).chains) {
-        if (c.name.find("bench/svc-0/") == std::string::npos) continue;
-        if (c.name.rfind("service-", 0) == 0) svc_chain = c.name;
-        if (c.name.rfind("endpoint-", 0) == 0 && !shard_of_svc0(built).find_chain(c.name)) new_ep = c.name;
-      }
-      std::ofstream("/tmp/kedge-bench-change.nft")
-          << "flush chain ip " << svc0_table << " " << svc_chain << "\ntable ip " << svc0_table << " {\n"
-          << chain_block(after, svc_chain) << chain_block(after, new_ep) << "}\n";
+      // The same change as nft statements: svc-0's share before and after.
+      const auto& svc0 = base.services.at("bench/svc-0");
+      auto share_before = proxy::build_service("bench/svc-0", &svc0, {&base_slice0}, layout, netlink::Family::kIp);
+      auto share_after = proxy::build_service("bench/svc-0", &svc0, {&changed_slice0}, layout, netlink::Family::kIp);
+      std::ofstream("/tmp/kedge-bench-change.nft") << nft_change(share_before, share_after);
       // Back to the base state with kedge, then time nft applying the change.
       proxier.update_slice(base_slice0);
       if (!proxier.sync_now().ok()) return 1;
-      sh("nft delete chain ip " + svc0_table + " " + new_ep + " 2>/dev/null");
       t0 = Clock::now();
       int rc = sh("nft -f /tmp/kedge-bench-change.nft 2>&1");
       nchange.push_back(ms_since(t0));
@@ -287,7 +341,7 @@ int main(int argc, char** argv) {
       // bench's private namespace holds only kedge's tables).
       std::string full;
       sh("nft list ruleset", &full);
-      std::ofstream("/tmp/kedge-bench-full.nft") << full;
+      std::ofstream("/tmp/kedge-bench-full.nft") << nft_loadable(full);
       sh("nft flush ruleset");
       t0 = Clock::now();
       rc = sh("nft -f /tmp/kedge-bench-full.nft 2>&1");

@@ -349,6 +349,7 @@ struct Backend {
   const std::string* ip_text;  // in the slice, which outlives the build
   std::int64_t port;
   bool local;
+  bool maybe_local;  // local, or its slice does not say where it runs
   nl::Bytes ip_bytes() const { return nl::Bytes(ip, ip + ip_len); }
   friend bool operator<(const Backend& a, const Backend& b) {
     const int c = std::memcmp(a.ip, b.ip, 16);
@@ -516,6 +517,7 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
       b.ip_text = &ep.addresses[0];
       b.port = port->port;
       b.local = ep.node_name == o.node_name;
+      b.maybe_local = b.local || ep.node_name.empty();
       if (ep.conditions.ready) ready.push_back(b);
       else if (ep.conditions.serving && ep.conditions.terminating) terminating.push_back(b);
     }
@@ -564,7 +566,11 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
   // Hairpin (an endpoint reaching itself through the service) is
   // masqueraded in postrouting, where saddr == daddr tells it apart: one
   // element per endpoint in the main table instead of a rule per endpoint.
+  // Only endpoints on this node can be a connection's source here (a node
+  // runs ~100 pods, a cluster tens of thousands of endpoints); those whose
+  // node is unknown are kept, to be safe.
   for (const auto& b : all) {
+    if (!b.maybe_local) continue;
     Element& pair = t.hairpin().elements.emplace_back();
     pair.key.assign(b.ip, b.ip_len);
     pair.key.append(b.ip, b.ip_len);

@@ -80,12 +80,16 @@ void plan_full(const std::optional<Ruleset>& existing, const Ruleset& desired, B
   }
   for (const auto& s : desired.sets) {
     b.add_set(t, Set{s.name, s.flags, s.key_type, s.key_len, s.data_type, s.data_len, s.timeout_ms, s.size, {}});
-    if (s.is_dynamic()) continue;
-    if (kept.count(s.name)) b.flush_set(t, s.name);
-    b.add_elements(t, s.name, s.elements);
+    if (!s.is_dynamic() && kept.count(s.name)) b.flush_set(t, s.name);
   }
-  // 3. Rules, then chains nobody wants any more (empty and unreferenced now).
+  // 3. Rules into the empty sets, then the elements: a rule that uses a map
+  //    makes the kernel check every element already in it, so filling the
+  //    maps first cost a walk of ~50k elements per rule; then chains nobody
+  //    wants any more (empty and unreferenced now).
   for (const auto& c : desired.chains) add_rules(b, t, c);
+  for (const auto& s : desired.sets) {
+    if (!s.is_dynamic()) b.add_elements(t, s.name, s.elements);
+  }
   if (existing) {
     for (const auto& c : existing->chains) {
       if (want.chain(c.name) == nullptr) b.delete_chain(t, c.name);

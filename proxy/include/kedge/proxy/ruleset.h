@@ -21,7 +21,7 @@ namespace kedge::proxy {
 
 struct LayoutOptions {
   std::string table = "kedge-proxy";  // the main table; shards are "<table>-NN"
-  std::uint32_t shards = 32;          // shard tables for the services' chains (>= 1)
+  std::uint32_t shards = 8;           // shard tables for the services' map elements and chains (>= 1)
   std::string node_name;                 // for internal/externalTrafficPolicy Local
   std::vector<std::string> node_ips;     // NodePort listens on these (never 127.0.0.1)
   std::string cluster_cidr;              // off-cluster sources to cluster IPs get masqueraded; "" = never
