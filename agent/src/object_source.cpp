@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "kedge/base/log.h"
+
 namespace kedge::agent::detail {
 
 namespace json = boost::json;
@@ -64,7 +66,22 @@ Result<DataMap> ApiObjectSource::get(ObjectKind kind, const std::string& ns, con
     data = not_found((kind == ObjectKind::kConfigMap ? "configmap \"" : "secret \"") + name + "\" not found");
   }
   std::lock_guard lock(mu_);
-  cache_[key] = Entry{now, data};
+  auto& entry = cache_[key];
+  // The API unreachable (not an answer such as 404): keep using the last
+  // copy, so that a crashed container still restarts with its volumes and
+  // env while the control plane is away (the agent's autonomy; upstream's
+  // watch-based cache behaves the same). Retried after another ttl.
+  if (!data.ok() && (data.status().code() == Code::kUnavailable || data.status().code() == Code::kDeadlineExceeded) &&
+      entry.data.ok() && entry.fetched != std::chrono::steady_clock::time_point{}) {
+    log::logger("kubelet")->warn("{} {}/{}: API unreachable ({}), using the copy from {} s ago", resource, ns, name,
+                                 data.status().message(),
+                                 std::chrono::duration_cast<std::chrono::seconds>(now - entry.last_good).count());
+    entry.fetched = now;
+    return entry.data;
+  }
+  entry.fetched = now;
+  entry.data = data;
+  if (data.ok()) entry.last_good = now;
   return data;
 }
 

@@ -54,7 +54,8 @@ class ApiObjectSource final : public ObjectSource {
 
  private:
   struct Entry {
-    std::chrono::steady_clock::time_point fetched;
+    std::chrono::steady_clock::time_point fetched;    // last attempt (zero: never)
+    std::chrono::steady_clock::time_point last_good;  // when `data` was last read from the API
     Result<DataMap> data{DataMap{}};
   };
   client::RestClient& api_;

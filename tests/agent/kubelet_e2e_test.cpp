@@ -242,5 +242,71 @@ TEST_F(KubeletE2E, ProbesCrashLoopDeletionAndAdoption) {
   EXPECT_NE(server_->log().find("adopt"), std::string::npos) << server_->log();
 }
 
+// The agent's autonomy: with the API unreachable (its port refused on
+// loopback, as when the control plane's box is down), a crashing container
+// keeps being restarted with its ConfigMap volume and env from the last copy
+// the agent read, and the restarts show up in the API once it is back.
+TEST_F(KubeletE2E, CrashingContainerRestartsWhileTheApiIsUnreachable) {
+  KEDGE_REQUIRE(fs::exists("/usr/sbin/nft"), "nft (nftables) to refuse the API port");
+  ASSERT_TRUE(wait_node_ready(seconds(60))) << server_->log();
+  ASSERT_EQ(kubectl({"create", "configmap", "cfg", "--from-literal=greeting=hello-offline"}).exit_code, 0);
+  ASSERT_EQ(apply(pod_yaml("offline", node_,
+                           "  containers:\n  - name: c\n    image: kedge.local/busybox:latest\n"
+                           "    command: [sh, -c, 'echo \"env=$GREETING file=$(cat /cfg/greeting)\"; sleep 1; exit 1']\n"
+                           "    env: [{name: GREETING, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}]\n"
+                           "    volumeMounts: [{name: cfg, mountPath: /cfg}]\n"
+                           "  volumes: [{name: cfg, configMap: {name: cfg}}]\n",
+                           "Always"))
+                .exit_code,
+            0);
+  ASSERT_TRUE(testing::eventually(
+      [&] { return std::atoi(at(get("pod/offline"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= 1; },
+      seconds(60)))
+      << json::serialize(get("pod/offline"));
+  const std::string uid = at(get("pod/offline"), {"metadata", "uid"});
+  const fs::path logs = dir_ / "pod-logs" / ("default_offline_" + uid) / "c";
+  auto attempts = [&] {
+    int n = -1;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(logs, ec)) n = std::max(n, std::atoi(e.path().stem().c_str()));
+    return n;
+  };
+
+  // Refuse the API port on loopback (a TCP reset: the agent sees
+  // "connection refused" at once), in a table of our own, removed whatever
+  // happens.
+  const std::string table = "kedge-e2e-block-" + suffix_;
+  struct Unblock {
+    std::string table;
+    ~Unblock() { (void)testing::run({"nft", "delete", "table", "inet", table}); }
+  } unblock{table};
+  ASSERT_EQ(testing::run({"nft", "add table inet " + table + " ; add chain inet " + table +
+                                     " input { type filter hook input priority -300 ; } ; add rule inet " + table +
+                                     " input tcp dport " + std::to_string(api_port_) + " reject with tcp reset"})
+                .exit_code,
+            0);
+  ASSERT_NE(kubectl({"get", "pods", "--request-timeout=3s"}).exit_code, 0) << "the API still answers";
+  const int blocked_at = attempts();
+  // Two more attempts while the API is away: the ConfigMap cache (5 s) has
+  // long expired by then, so they ran from the agent's last copy.
+  ASSERT_TRUE(testing::eventually([&] { return attempts() >= blocked_at + 2; }, seconds(90)))
+      << "attempts: " << blocked_at << " → " << attempts() << "\n" << server_->log();
+  // (Read from the files: pod_log() asks the API for the pod's uid.)
+  const fs::path offline_log = logs / (std::to_string(blocked_at + 2) + ".log");
+  EXPECT_TRUE(testing::eventually(
+      [&] { return e2e::read_all(offline_log).find("env=hello-offline file=hello-offline") != std::string::npos; },
+      seconds(10)))
+      << e2e::read_all(offline_log);
+  EXPECT_NE(server_->log().find("API unreachable"), std::string::npos) << server_->log();
+
+  // The API back: the restarts made while it was away are reported.
+  const int made = attempts();
+  ASSERT_EQ(testing::run({"nft", "delete", "table", "inet", table}).exit_code, 0);
+  EXPECT_TRUE(testing::eventually(
+      [&] { return std::atoi(at(get("pod/offline"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= made; },
+      seconds(60)))
+      << made << " attempts\n" << json::serialize(get("pod/offline"));
+}
+
 }  // namespace
 }  // namespace kedge::agent
