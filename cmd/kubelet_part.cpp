@@ -114,8 +114,19 @@ class KubeletPart final : public Part {
       KEDGE_ASSIGN_OR_RETURN(api_, client::RestClient::create({.config = std::move(config),
                                                                .user_agent = "kedge-kubelet/" + env.node_name}));
       node_ = std::make_unique<agent::NodeStatusManager>(*api_, node_options(env));
-      KEDGE_RETURN_IF_ERROR(node_->register_node());
-      pod_cidr = wait_for_pod_cidr();
+      pod_cidr_file_ = std::filesystem::path(env.data_dir) / "kubelet" / "pod-cidr";
+      if (Status st = node_->register_node(); st.ok()) {
+        pod_cidr = wait_for_pod_cidr();
+        save_pod_cidr(pod_cidr);
+      } else if (st.code() == Code::kUnavailable || st.code() == Code::kDeadlineExceeded) {
+        // The API is unreachable (a restart while the uplink is down): run
+        // the node's pods from the kubelet's checkpoint on the pod network
+        // they had; the node registers when the API answers.
+        logger->warn("API unreachable ({}): starting offline", st.message());
+        pod_cidr = saved_pod_cidr();
+      } else {
+        return st;
+      }
     }
     std::string endpoint = o_.container_runtime_endpoint;
     std::string snapshotter = "overlayfs";
@@ -305,6 +316,20 @@ class KubeletPart final : public Part {
     }
     logger->info("pod network is now {} (CNI config rewritten)", cidr);
     cni_pod_cidr_ = cidr;
+    save_pod_cidr(cidr);
+  }
+
+  // The pod network of the last start or change, kept for a start without
+  // the API (the CNI network must not change under running pods).
+  void save_pod_cidr(const std::string& cidr) {
+    std::error_code ec;
+    std::filesystem::create_directories(pod_cidr_file_.parent_path(), ec);
+    std::ofstream(pod_cidr_file_, std::ios::trunc) << cidr << "\n";
+  }
+  std::string saved_pod_cidr() const {
+    std::string cidr;
+    std::ifstream(pod_cidr_file_) >> cidr;
+    return cidr.empty() ? o_.pod_cidr : cidr;
   }
 
   KubeletOptions o_;
@@ -319,6 +344,7 @@ class KubeletPart final : public Part {
   std::string runtime_version_;  // guarded by mu_
   std::string runtime_name_;
   std::string cni_pod_cidr_;  // what the CNI conflist was written with
+  std::filesystem::path pod_cidr_file_;  // <data-dir>/kubelet/pod-cidr
 };
 
 }  // namespace

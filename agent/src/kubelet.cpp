@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -13,6 +14,7 @@
 #include "kedge/base/log.h"
 #include "kedge/client/informer.h"
 #include "object_source.h"
+#include "pod_checkpoint.h"
 #include "pod_sync.h"
 #include "pod_workers.h"
 #include "status_manager.h"
@@ -109,19 +111,66 @@ struct Kubelet::Impl : client::InformerHandler {
   Impl(client::RestClient& api_in, cri::RuntimeClient& runtime_in, KubeletOptions options)
       : api(api_in), runtime(runtime_in), timed_runtime(runtime_in), o(std::move(options)), objects(api, o.object_cache_ttl),
         volumes(o.root_dir, objects, &api, o.node_name), statuses(api), events(api, o.node_name),
+        checkpoint(o.root_dir / "pods" / "checkpoint.json"),
         informer(api, {.path = "/api/v1/pods", .field_selector = "spec.nodeName=" + o.node_name}) {}
 
-  void on_add(const client::Object& obj) override { workers->update(uid_of(obj), obj); }
-  void on_update(const client::Object&, const client::Object& obj) override { workers->update(uid_of(obj), obj); }
+  void on_add(const client::Object& obj) override { from_api(obj); }
+  void on_update(const client::Object&, const client::Object& obj) override { from_api(obj); }
   void on_delete(const client::Object& obj) override {
     const std::string uid = uid_of(obj);
     workers->update(uid, obj);
     workers->remove(uid);
+    if (Status st = checkpoint.erase(uid); !st.ok()) log::logger("kubelet")->warn("{}", st.to_string());
+    std::lock_guard lock(mu);
+    listed.erase(uid);
   }
   void on_synced() override {
+    std::set<std::string> gone;
+    {
+      std::lock_guard lock(mu);
+      synced = true;
+      wake.notify_all();
+      // Pods started from the checkpoint that the API no longer has (deleted
+      // while the node was cut off) end now.
+      for (const auto& uid : seeded) {
+        if (!listed.contains(uid)) gone.insert(uid);
+      }
+      seeded.clear();
+    }
+    for (const auto& uid : gone) {
+      log::logger("kubelet")->info("pod uid {} ran from the checkpoint but the API no longer has it: terminating it", uid);
+      workers->update(uid, nullptr);
+      workers->remove(uid);
+      (void)checkpoint.erase(uid);
+    }
+  }
+
+  void from_api(const client::Object& obj) {
+    const std::string uid = uid_of(obj);
+    workers->update(uid, obj);
+    if (Status st = checkpoint.put(uid, *obj); !st.ok()) log::logger("kubelet")->warn("{}", st.to_string());
     std::lock_guard lock(mu);
-    synced = true;
-    wake.notify_all();
+    listed.insert(uid);
+  }
+
+  // Autonomy: if the API has not listed this node's pods within the grace
+  // period (unreachable), the pod workers start from the checkpoint; the
+  // first real list later replaces it (on_synced).
+  void seed_from_checkpoint(std::vector<client::Object> pods) {
+    std::unique_lock lock(mu);
+    if (wake.wait_for(lock, o.checkpoint_grace, [&] { return stopping || synced; })) return;
+    std::size_t n = 0;
+    for (const auto& pod : pods) {
+      const std::string uid = uid_of(pod);
+      if (uid.empty() || listed.contains(uid)) continue;
+      seeded.insert(uid);
+      ++n;
+      lock.unlock();
+      workers->update(uid, pod);
+      lock.lock();
+    }
+    log::logger("kubelet")->warn("the API has not listed this node's pods after {} ms: running {} pods from the checkpoint",
+                                 o.checkpoint_grace.count(), n);
   }
 
   // upstream's PLEG: one relist per period, waking only pods whose
@@ -190,15 +239,19 @@ struct Kubelet::Impl : client::InformerHandler {
   VolumeManager volumes;
   StatusManager statuses;
   AsyncEventSink events;
+  detail::PodCheckpoint checkpoint;
   std::unique_ptr<PodSyncer> syncer;
   std::unique_ptr<PodWorkers> workers;
   client::Informer informer;
   std::thread informer_thread;
   std::thread relist_thread;
+  std::thread seed_thread;
   std::mutex mu;
   std::condition_variable wake;
   bool stopping = false;  // guarded by mu
   bool synced = false;    // guarded by mu
+  std::set<std::string> listed;  // guarded by mu: uids the API has given us
+  std::set<std::string> seeded;  // guarded by mu: uids started from the checkpoint, not (yet) listed
   bool started = false;
 };
 
@@ -228,8 +281,13 @@ Status Kubelet::start() {
   i.events.start();
   i.volumes.start();
   i.workers->start();
+  auto saved = i.checkpoint.load();
+  if (!saved.ok()) log::logger("kubelet")->error("{}; starting without it", saved.status().to_string());
   i.informer.add_handler(&i);
   i.informer_thread = std::thread([&i] { (void)i.informer.run(); });
+  if (saved.ok() && !saved->empty()) {
+    i.seed_thread = std::thread([&i, pods = std::move(*saved)]() mutable { i.seed_from_checkpoint(std::move(pods)); });
+  }
   i.relist_thread = std::thread([&i] { i.relist_loop(); });
   i.started = true;
   log::logger("kubelet")->info("kubelet for node {} started ({} pod workers, relist every {} ms)", i.o.node_name,
@@ -249,6 +307,7 @@ void Kubelet::stop() {
   i.informer.stop();
   if (i.informer_thread.joinable()) i.informer_thread.join();
   if (i.relist_thread.joinable()) i.relist_thread.join();
+  if (i.seed_thread.joinable()) i.seed_thread.join();
   i.workers->stop();
   i.volumes.stop();
   i.events.stop();

@@ -128,7 +128,9 @@ Status NodeStatusManager::register_node() {
   }
   note_pod_cidr(current);
   KEDGE_RETURN_IF_ERROR(sync_status(true));
-  return renew_lease();
+  KEDGE_RETURN_IF_ERROR(renew_lease());
+  registered_ = true;
+  return ok_status();
 }
 
 void NodeStatusManager::start() {
@@ -183,6 +185,23 @@ void NodeStatusManager::run() {
     lock.unlock();
     const auto now = Clock::now();
     if (force) next_status = now;
+    if (!registered_) {
+      // Started offline: register first (with the lease's backoff); no
+      // lease or status before that.
+      if (now >= next_lease) {
+        if (Status st = register_node(); st.ok()) {
+          logger->info("the API answers again: node {} registered", o_.node_name);
+          lease_retry = std::chrono::milliseconds(200);
+          next_lease = now + o_.lease_renew_interval;
+          next_status = now + o_.status_check_interval;
+        } else {
+          next_lease = now + lease_retry;
+          lease_retry = std::min<std::chrono::milliseconds>(lease_retry * 2, std::chrono::seconds(7));
+        }
+      }
+      lock.lock();
+      continue;
+    }
     if (now >= next_lease) {
       if (Status st = renew_lease(); st.ok()) {
         lease_retry = std::chrono::milliseconds(200);

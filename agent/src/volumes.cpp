@@ -187,6 +187,23 @@ Result<FileSet> VolumeManager::downward_files(const api::Pod& pod, const json::v
   return files;
 }
 
+namespace {
+
+// A volume whose content comes from the API, which does not answer: the
+// content already on disk (from before an agent restart) is kept and used,
+// so the pod's containers can still be (re)started while the control plane
+// is away. Anything else, or nothing on disk yet, is the error it was.
+Result<std::string> keep_offline(const fs::path& dir, const Status& why) {
+  std::error_code ec;
+  if ((why.code() != Code::kUnavailable && why.code() != Code::kDeadlineExceeded) || !fs::is_symlink(dir / "..data", ec)) {
+    return why;
+  }
+  log::logger("kubelet")->warn("volume {}: API unreachable ({}); keeping the content on disk", dir.string(), why.message());
+  return dir.string();
+}
+
+}  // namespace
+
 Result<std::string> VolumeManager::prepare_one(const api::Pod& pod, const api::Volume& v, const EnvContext& ctx) {
   const fs::path volumes = pod_dir(pod.metadata.uid) / "volumes";
   const json::value& src = v.source;
@@ -240,10 +257,11 @@ Result<std::string> VolumeManager::prepare_one(const api::Pod& pod, const api::V
     case api::Volume::Kind::kConfigMap:
     case api::Volume::Kind::kSecret: {
       const bool cm = v.kind == api::Volume::Kind::kConfigMap;
-      KEDGE_ASSIGN_OR_RETURN(auto files, object_files(pod, src, cm ? ObjectKind::kConfigMap : ObjectKind::kSecret,
-                                                      cm ? "name" : "secretName", default_mode));
       const fs::path dir = volumes / (cm ? "kubernetes.io~configmap" : "kubernetes.io~secret") / v.name;
-      KEDGE_RETURN_IF_ERROR(atomic_write(dir, files).status());
+      auto files = object_files(pod, src, cm ? ObjectKind::kConfigMap : ObjectKind::kSecret,
+                                cm ? "name" : "secretName", default_mode);
+      if (!files.ok()) return keep_offline(dir, files.status());
+      KEDGE_RETURN_IF_ERROR(atomic_write(dir, *files).status());
       return dir.string();
     }
     case api::Volume::Kind::kDownwardApi: {
@@ -253,28 +271,32 @@ Result<std::string> VolumeManager::prepare_one(const api::Pod& pod, const api::V
       return dir.string();
     }
     case api::Volume::Kind::kProjected: {
-      FileSet all;
-      const json::value* sources = src.is_object() ? src.as_object().if_contains("sources") : nullptr;
-      for (const auto& s : sources && sources->is_array() ? sources->as_array() : json::array{}) {
-        const auto& o = s.as_object();
-        FileSet part;
-        if (const auto* c = o.if_contains("configMap")) {
-          KEDGE_ASSIGN_OR_RETURN(part, object_files(pod, *c, ObjectKind::kConfigMap, "name", default_mode));
-        } else if (const auto* sec = o.if_contains("secret")) {
-          KEDGE_ASSIGN_OR_RETURN(part, object_files(pod, *sec, ObjectKind::kSecret, "name", default_mode));
-        } else if (const auto* d = o.if_contains("downwardAPI")) {
-          KEDGE_ASSIGN_OR_RETURN(part, downward_files(pod, *d, ctx, default_mode));
-        } else if (const auto* t = o.if_contains("serviceAccountToken")) {
-          KEDGE_ASSIGN_OR_RETURN(std::string token, objects_.service_account_token(TokenKey{
-              .ns = pod.metadata.namespace_, .service_account = pod.spec.service_account_name,
-              .pod_name = pod.metadata.name, .pod_uid = pod.metadata.uid, .audience = str(*t, "audience"),
-              .seconds = int_field(*t, "expirationSeconds").value_or(3600)}));
-          part[str(*t, "path")] = FileContent{std::move(token), static_cast<mode_t>(default_mode)};
-        }
-        for (auto& [k, f] : part) all[k] = std::move(f);
-      }
       const fs::path dir = volumes / "kubernetes.io~projected" / v.name;
-      KEDGE_RETURN_IF_ERROR(atomic_write(dir, all).status());
+      auto all = [&]() -> Result<FileSet> {
+        FileSet out;
+        const json::value* sources = src.is_object() ? src.as_object().if_contains("sources") : nullptr;
+        for (const auto& s : sources && sources->is_array() ? sources->as_array() : json::array{}) {
+          const auto& o = s.as_object();
+          FileSet part;
+          if (const auto* c = o.if_contains("configMap")) {
+            KEDGE_ASSIGN_OR_RETURN(part, object_files(pod, *c, ObjectKind::kConfigMap, "name", default_mode));
+          } else if (const auto* sec = o.if_contains("secret")) {
+            KEDGE_ASSIGN_OR_RETURN(part, object_files(pod, *sec, ObjectKind::kSecret, "name", default_mode));
+          } else if (const auto* d = o.if_contains("downwardAPI")) {
+            KEDGE_ASSIGN_OR_RETURN(part, downward_files(pod, *d, ctx, default_mode));
+          } else if (const auto* t = o.if_contains("serviceAccountToken")) {
+            KEDGE_ASSIGN_OR_RETURN(std::string token, objects_.service_account_token(TokenKey{
+                .ns = pod.metadata.namespace_, .service_account = pod.spec.service_account_name,
+                .pod_name = pod.metadata.name, .pod_uid = pod.metadata.uid, .audience = str(*t, "audience"),
+                .seconds = int_field(*t, "expirationSeconds").value_or(3600)}));
+            part[str(*t, "path")] = FileContent{std::move(token), static_cast<mode_t>(default_mode)};
+          }
+          for (auto& [k, f] : part) out[k] = std::move(f);
+        }
+        return out;
+      }();
+      if (!all.ok()) return keep_offline(dir, all.status());
+      KEDGE_RETURN_IF_ERROR(atomic_write(dir, *all).status());
       return dir.string();
     }
     case api::Volume::Kind::kPersistentVolumeClaim:

@@ -308,5 +308,74 @@ TEST_F(KubeletE2E, CrashingContainerRestartsWhileTheApiIsUnreachable) {
       << made << " attempts\n" << json::serialize(get("pod/offline"));
 }
 
+// Autonomy across an agent restart: the node's agent (here the whole
+// server, whose kubelet reaches the API over loopback) restarts while the API
+// is unreachable. It starts offline, runs the pod from its checkpoint with
+// the ConfigMap volume it had on disk, keeps restarting the crashing
+// container, and registers and reports once the API answers.
+TEST_F(KubeletE2E, RestartWhileTheApiIsUnreachableRunsPodsFromTheCheckpoint) {
+  KEDGE_REQUIRE(fs::exists("/usr/sbin/nft"), "nft (nftables) to refuse the API port");
+  ASSERT_TRUE(wait_node_ready(seconds(60))) << server_->log();
+  ASSERT_EQ(kubectl({"create", "configmap", "cfg", "--from-literal=greeting=from-disk"}).exit_code, 0);
+  ASSERT_EQ(apply(pod_yaml("autonomous", node_,
+                           "  containers:\n  - name: c\n    image: kedge.local/busybox:latest\n"
+                           "    command: [sh, -c, 'echo \"file=$(cat /cfg/greeting)\"; sleep 1; exit 1']\n"
+                           "    volumeMounts: [{name: cfg, mountPath: /cfg}]\n"
+                           "  volumes: [{name: cfg, configMap: {name: cfg}}]\n",
+                           "Always"))
+                .exit_code,
+            0);
+  ASSERT_TRUE(testing::eventually(
+      [&] { return std::atoi(at(get("pod/autonomous"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= 1; },
+      seconds(60)))
+      << json::serialize(get("pod/autonomous"));
+  const std::string uid = at(get("pod/autonomous"), {"metadata", "uid"});
+  const fs::path logs = dir_ / "pod-logs" / ("default_autonomous_" + uid) / "c";
+  auto attempts = [&] {
+    int n = -1;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(logs, ec)) n = std::max(n, std::atoi(e.path().stem().c_str()));
+    return n;
+  };
+
+  ASSERT_EQ(server_->kill_and_wait(SIGTERM, seconds(30)), 0) << server_->log();
+  server_.reset();
+  // The restarted server listens on a new port, refused on loopback before
+  // it starts: its kubelet never reaches the API.
+  api_port_ = testing::free_port();
+  const std::string table = "kedge-e2e-block-" + suffix_;
+  struct Unblock {
+    std::string table;
+    ~Unblock() { (void)testing::run({"nft", "delete", "table", "inet", table}); }
+  } unblock{table};
+  ASSERT_EQ(testing::run({"nft", "add table inet " + table + " ; add chain inet " + table +
+                                     " input { type filter hook input priority -300 ; } ; add rule inet " + table +
+                                     " input tcp dport " + std::to_string(api_port_) + " reject with tcp reset"})
+                .exit_code,
+            0);
+  const int before_restart = attempts();
+  start_server("server2.log");
+  ASSERT_TRUE(testing::eventually(
+      [&] { return server_->log().find("pods from the checkpoint") != std::string::npos; }, seconds(60)))
+      << server_->log();
+  EXPECT_NE(server_->log().find("starting offline"), std::string::npos) << server_->log();
+  ASSERT_TRUE(testing::eventually([&] { return attempts() >= before_restart + 2; }, seconds(90)))
+      << "attempts: " << before_restart << " → " << attempts() << "\n" << server_->log();
+  const fs::path last = logs / (std::to_string(before_restart + 2) + ".log");
+  EXPECT_TRUE(testing::eventually(
+      [&] { return e2e::read_all(last).find("file=from-disk") != std::string::npos; }, seconds(10)))
+      << e2e::read_all(last) << server_->log();
+
+  // The API answers again: the node registers, heartbeats, and the restarts
+  // made offline are reported.
+  const int made = attempts();
+  ASSERT_EQ(testing::run({"nft", "delete", "table", "inet", table}).exit_code, 0);
+  EXPECT_TRUE(wait_node_ready(seconds(60))) << server_->log();
+  EXPECT_TRUE(testing::eventually(
+      [&] { return std::atoi(at(get("pod/autonomous"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= made; },
+      seconds(60)))
+      << made << " attempts\n" << json::serialize(get("pod/autonomous"));
+}
+
 }  // namespace
 }  // namespace kedge::agent

@@ -42,6 +42,9 @@ struct KubeletOptions {
   std::chrono::milliseconds object_cache_ttl{std::chrono::seconds(5)};  // ConfigMaps/Secrets
   std::chrono::milliseconds backoff_initial{std::chrono::seconds(10)};  // CrashLoopBackOff
   std::chrono::milliseconds backoff_max{std::chrono::minutes(5)};
+  // How long after start the API may take to list this node's pods before
+  // the kubelet runs them from its checkpoint (<root_dir>/pods/checkpoint.json).
+  std::chrono::milliseconds checkpoint_grace{std::chrono::seconds(10)};
   // The node's QoS cgroups under cgroup_root (created and limited by the
   // caller); pods' CPU requests re-size its burstable level. Null = none.
   QosCgroups* qos = nullptr;

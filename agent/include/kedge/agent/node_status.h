@@ -74,7 +74,9 @@ class NodeStatusManager {
   // Creates the Node (or adopts an existing one, updating its labels and
   // addresses) and writes its first status. Errors when the API refuses.
   Status register_node();
-  // Starts the heartbeat thread. REQUIRES: register_node() succeeded.
+  // Starts the heartbeat thread. If register_node() failed (the API
+  // unreachable: the agent started offline), the thread registers the node
+  // once the API answers, then heartbeats as usual.
   void start();
   void stop();
   // Asks the heartbeat thread to compute and write the status now (e.g. once
@@ -114,6 +116,7 @@ class NodeStatusManager {
   boost::json::value last_conditions_;       // touched by register_node() then the thread only
   std::string last_fingerprint_;             // ditto
   std::chrono::steady_clock::time_point last_report_{};
+  bool registered_ = false;                  // set by register_node(), then the thread only
   std::thread thread_;
 };
 
