@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "../../agent/src/api_util.h"
+#include "../../agent/src/pod_checkpoint.h"
 #include "../../agent/src/pod_config.h"
 #include "../../agent/src/pod_workers.h"
 #include "../../agent/src/probes.h"
@@ -37,10 +38,12 @@ class FakeObjects final : public ObjectSource {
  public:
   Result<DataMap> get(ObjectKind kind, const std::string& ns, const std::string& name) override {
     auto it = data.find((kind == ObjectKind::kConfigMap ? "cm/" : "secret/") + ns + "/" + name);
+    if (!fail_with.ok()) return fail_with;
     if (it == data.end()) return not_found("configmap \"" + name + "\" not found");
     return it->second;
   }
   std::map<std::string, DataMap> data;
+  Status fail_with;  // e.g. unavailable(): the API does not answer
 };
 
 constexpr const char* kPod = R"JSON({
@@ -250,6 +253,93 @@ TEST(PodWorkers, CoalescesUpdatesAndFiresTimers) {
   workers.remove("a");
   EXPECT_TRUE(testing::eventually([&] { return workers.size() == 0; }, std::chrono::seconds(5)));
   workers.stop();
+}
+
+// The checkpoint is rewritten when a pod's metadata or spec changes, not on
+// status or resourceVersion changes, and reads back what it holds.
+TEST(PodCheckpoint, RewritesOnlyWhenThePodChangesAndReadsBack) {
+  testing::TempDir dir;
+  const fs::path file = dir.path() / "checkpoint.json";
+  PodCheckpoint cp(file);
+  json::value pod = json::parse(kPod);
+  pod.as_object()["status"] = json::object{{"phase", "Running"}};
+  pod.as_object()["metadata"].as_object()["resourceVersion"] = "10";
+  ASSERT_TRUE(cp.put("u-1", pod).ok());
+  ASSERT_TRUE(fs::exists(file));
+  fs::remove(file);
+  pod.as_object()["status"] = json::object{{"phase", "Failed"}};
+  pod.as_object()["metadata"].as_object()["resourceVersion"] = "11";
+  ASSERT_TRUE(cp.put("u-1", pod).ok());
+  EXPECT_FALSE(fs::exists(file)) << "a status update rewrote the checkpoint";
+  pod.as_object()["metadata"].as_object()["labels"].as_object()["app"] = "web2";
+  ASSERT_TRUE(cp.put("u-1", pod).ok());
+  ASSERT_TRUE(fs::exists(file));
+
+  PodCheckpoint reread(file);
+  auto pods = reread.load();
+  ASSERT_TRUE(pods.ok()) << pods.status().to_string();
+  ASSERT_EQ(pods->size(), 1u);
+  const auto& o = (*pods)[0]->as_object();
+  EXPECT_EQ(o.at("metadata").at("labels").at("app").as_string(), "web2");
+  EXPECT_FALSE(o.contains("status"));
+  EXPECT_FALSE(o.at("metadata").as_object().contains("resourceVersion"));
+  // What was loaded is what put() compares with: re-listing writes nothing.
+  fs::remove(file);
+  ASSERT_TRUE(reread.put("u-1", pod).ok());
+  EXPECT_FALSE(fs::exists(file));
+  ASSERT_TRUE(reread.erase("u-1").ok());
+  auto none = PodCheckpoint(file).load();
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(PodCheckpoint, ACorruptFileIsAnErrorNotAnEmptyNode) {
+  testing::TempDir dir;
+  const fs::path file = dir.path() / "checkpoint.json";
+  std::ofstream(file) << "[{\"metadata\": {\"uid\"";
+  auto pods = PodCheckpoint(file).load();
+  ASSERT_FALSE(pods.ok());
+  EXPECT_EQ(pods.status().code(), Code::kDataLoss);
+  EXPECT_NE(pods.status().message().find(file.string()), std::string::npos) << pods.status().message();
+}
+
+// A ConfigMap volume keeps the content on disk when the API does not answer
+// (autonomy), but a ConfigMap the API says is gone is still an error.
+TEST(Volumes, ContentOnDiskIsKeptWhileTheApiIsUnreachable) {
+  testing::TempDir dir;
+  FakeObjects objects;
+  objects.data["cm/prod/cfg"] = {{"greeting", "hello"}};
+  VolumeManager volumes(dir.path(), objects);
+  const api::Pod pod = pod_from(R"JSON({
+    "metadata": {"name": "web", "namespace": "prod", "uid": "u-1"},
+    "spec": {"containers": [{"name": "c", "image": "i"}],
+             "volumes": [{"name": "cfg", "configMap": {"name": "cfg"}}]}})JSON");
+  auto paths = volumes.prepare(pod, EnvContext{});
+  ASSERT_TRUE(paths.ok()) << paths.status().to_string();
+  const fs::path file = fs::path(paths->at("cfg")) / "greeting";
+  auto read = [&] {
+    std::ifstream in(file);
+    std::string s;
+    std::getline(in, s);
+    return s;
+  };
+  EXPECT_EQ(read(), "hello");
+
+  objects.fail_with = unavailable("connection refused");
+  auto offline = volumes.prepare(pod, EnvContext{});
+  ASSERT_TRUE(offline.ok()) << offline.status().to_string();
+  EXPECT_EQ(read(), "hello");
+
+  // Nothing on disk yet for another pod: the error stays.
+  api::Pod fresh = pod;
+  fresh.metadata.uid = "u-2";
+  EXPECT_FALSE(volumes.prepare(fresh, EnvContext{}).ok());
+
+  objects.fail_with = ok_status();
+  objects.data.clear();
+  auto gone = volumes.prepare(pod, EnvContext{});
+  ASSERT_FALSE(gone.ok());
+  EXPECT_NE(gone.status().message().find("not found"), std::string::npos) << gone.status().message();
 }
 
 }  // namespace
