@@ -263,35 +263,18 @@ TEST_F(KubeletE2E, CrashingContainerRestartsWhileTheApiIsUnreachable) {
       [&] { return std::atoi(at(get("pod/offline"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= 1; },
       seconds(60)))
       << json::serialize(get("pod/offline"));
-  const std::string uid = at(get("pod/offline"), {"metadata", "uid"});
-  const fs::path logs = dir_ / "pod-logs" / ("default_offline_" + uid) / "c";
-  auto attempts = [&] {
-    int n = -1;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(logs, ec)) n = std::max(n, std::atoi(e.path().stem().c_str()));
-    return n;
-  };
+  const fs::path logs = container_logs("offline", at(get("pod/offline"), {"metadata", "uid"}), "c");
+  auto attempts = [&] { return log_attempts(logs); };
 
-  // Refuse the API port on loopback (a TCP reset: the agent sees
-  // "connection refused" at once), in a table of our own, removed whatever
-  // happens.
-  const std::string table = "kedge-e2e-block-" + suffix_;
-  struct Unblock {
-    std::string table;
-    ~Unblock() { (void)testing::run({"nft", "delete", "table", "inet", table}); }
-  } unblock{table};
-  ASSERT_EQ(testing::run({"nft", "add table inet " + table + " ; add chain inet " + table +
-                                     " input { type filter hook input priority -300 ; } ; add rule inet " + table +
-                                     " input tcp dport " + std::to_string(api_port_) + " reject with tcp reset"})
-                .exit_code,
-            0);
+  RefusedPort refused(suffix_, api_port_);
+  ASSERT_TRUE(refused.ok());
   ASSERT_NE(kubectl({"get", "pods", "--request-timeout=3s"}).exit_code, 0) << "the API still answers";
   const int blocked_at = attempts();
   // Two more attempts while the API is away: the ConfigMap cache (5 s) has
   // long expired by then, so they ran from the agent's last copy.
   ASSERT_TRUE(testing::eventually([&] { return attempts() >= blocked_at + 2; }, seconds(90)))
       << "attempts: " << blocked_at << " → " << attempts() << "\n" << server_->log();
-  // (Read from the files: pod_log() asks the API for the pod's uid.)
+  // (From the file: pod_log() asks the API for the pod's uid.)
   const fs::path offline_log = logs / (std::to_string(blocked_at + 2) + ".log");
   EXPECT_TRUE(testing::eventually(
       [&] { return e2e::read_all(offline_log).find("env=hello-offline file=hello-offline") != std::string::npos; },
@@ -301,7 +284,7 @@ TEST_F(KubeletE2E, CrashingContainerRestartsWhileTheApiIsUnreachable) {
 
   // The API back: the restarts made while it was away are reported.
   const int made = attempts();
-  ASSERT_EQ(testing::run({"nft", "delete", "table", "inet", table}).exit_code, 0);
+  ASSERT_TRUE(refused.open());
   EXPECT_TRUE(testing::eventually(
       [&] { return std::atoi(at(get("pod/offline"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= made; },
       seconds(60)))
@@ -329,30 +312,16 @@ TEST_F(KubeletE2E, RestartWhileTheApiIsUnreachableRunsPodsFromTheCheckpoint) {
       [&] { return std::atoi(at(get("pod/autonomous"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= 1; },
       seconds(60)))
       << json::serialize(get("pod/autonomous"));
-  const std::string uid = at(get("pod/autonomous"), {"metadata", "uid"});
-  const fs::path logs = dir_ / "pod-logs" / ("default_autonomous_" + uid) / "c";
-  auto attempts = [&] {
-    int n = -1;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(logs, ec)) n = std::max(n, std::atoi(e.path().stem().c_str()));
-    return n;
-  };
+  const fs::path logs = container_logs("autonomous", at(get("pod/autonomous"), {"metadata", "uid"}), "c");
+  auto attempts = [&] { return log_attempts(logs); };
 
   ASSERT_EQ(server_->kill_and_wait(SIGTERM, seconds(30)), 0) << server_->log();
   server_.reset();
   // The restarted server listens on a new port, refused on loopback before
   // it starts: its kubelet never reaches the API.
   api_port_ = testing::free_port();
-  const std::string table = "kedge-e2e-block-" + suffix_;
-  struct Unblock {
-    std::string table;
-    ~Unblock() { (void)testing::run({"nft", "delete", "table", "inet", table}); }
-  } unblock{table};
-  ASSERT_EQ(testing::run({"nft", "add table inet " + table + " ; add chain inet " + table +
-                                     " input { type filter hook input priority -300 ; } ; add rule inet " + table +
-                                     " input tcp dport " + std::to_string(api_port_) + " reject with tcp reset"})
-                .exit_code,
-            0);
+  RefusedPort refused(suffix_, api_port_);
+  ASSERT_TRUE(refused.ok());
   const int before_restart = attempts();
   start_server("server2.log");
   ASSERT_TRUE(testing::eventually(
@@ -369,7 +338,7 @@ TEST_F(KubeletE2E, RestartWhileTheApiIsUnreachableRunsPodsFromTheCheckpoint) {
   // The API answers again: the node registers, heartbeats, and the restarts
   // made offline are reported.
   const int made = attempts();
-  ASSERT_EQ(testing::run({"nft", "delete", "table", "inet", table}).exit_code, 0);
+  ASSERT_TRUE(refused.open());
   EXPECT_TRUE(wait_node_ready(seconds(60))) << server_->log();
   EXPECT_TRUE(testing::eventually(
       [&] { return std::atoi(at(get("pod/autonomous"), {"status", "containerStatuses", "0", "restartCount"}).c_str()) >= made; },

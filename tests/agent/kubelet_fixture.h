@@ -10,6 +10,7 @@
 // a test fails.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -155,6 +156,44 @@ class KubeletE2E : public ::testing::Test {
     const std::string uid = at(get("pod/" + pod), {"metadata", "uid"});
     return e2e::read_all(dir_ / "pod-logs" / ("default_" + pod + "_" + uid) / container / (std::to_string(n) + ".log"));
   }
+
+  // The newest attempt of a container that has a CRI log file (N.log), -1
+  // for none; read from the files, so it works while the API is away.
+  static int log_attempts(const fs::path& container_logs) {
+    int n = -1;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(container_logs, ec)) n = std::max(n, std::atoi(e.path().stem().c_str()));
+    return n;
+  }
+  fs::path container_logs(const std::string& pod, const std::string& uid, const std::string& container) const {
+    return dir_ / "pod-logs" / ("default_" + pod + "_" + uid) / container;
+  }
+
+  // Refuses TCP `port` on this host with a reset, as a control plane that is
+  // down would (clients see "connection refused" at once), through an
+  // nftables table of this run's own, until open() or destruction.
+  class RefusedPort {
+   public:
+    RefusedPort(const std::string& suffix, int port) : table_("kedge-e2e-block-" + suffix) {
+      ok_ = testing::run({"nft", "add table inet " + table_ + " ; add chain inet " + table_ +
+                                     " input { type filter hook input priority -300 ; } ; add rule inet " + table_ +
+                                     " input tcp dport " + std::to_string(port) + " reject with tcp reset"})
+                .exit_code == 0;
+    }
+    ~RefusedPort() { open(); }
+    RefusedPort(const RefusedPort&) = delete;
+    RefusedPort& operator=(const RefusedPort&) = delete;
+    bool ok() const { return ok_; }
+    bool open() {
+      if (!ok_) return true;
+      ok_ = false;
+      return testing::run({"nft", "delete", "table", "inet", table_}).exit_code == 0;
+    }
+
+   private:
+    std::string table_;
+    bool ok_ = false;
+  };
 
   bool wait_node_ready(std::chrono::seconds timeout) {
     return testing::eventually([&] { return condition(get("node/" + node_), "Ready") == "True"; }, timeout);
