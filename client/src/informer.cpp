@@ -25,6 +25,20 @@ std::string key_of(const json::value& obj) {
   return string_at(obj, {"metadata", "namespace"}) + "/" + string_at(obj, {"metadata", "name"});
 }
 
+std::string version_of(const json::value& obj) { return string_at(obj, {"metadata", "resourceVersion"}); }
+
+// What a Cache::kVersions informer hands out for an object it no longer has.
+Object stub_of(const std::string& key, const std::string& resource_version) {
+  const auto slash = key.find('/');
+  json::object meta;
+  if (slash != 0) meta["namespace"] = key.substr(0, slash);
+  meta["name"] = key.substr(slash + 1);
+  meta["resourceVersion"] = resource_version;
+  json::object obj;
+  obj["metadata"] = std::move(meta);
+  return std::make_shared<const json::value>(std::move(obj));
+}
+
 std::string url_escape(const std::string& s) {
   std::string out;
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -76,12 +90,23 @@ Status Informer::list_and_replace() {
       fresh.emplace(key_of(*obj), std::move(obj));
     }
   }
+  // What handlers knew: objects, or (Cache::kVersions) key → version.
   std::map<std::string, Object> old;
+  std::map<std::string, std::string> old_versions;
   {
     std::lock_guard lock(mu_);
-    old.swap(cache_);
-    cache_ = fresh;
+    if (keeps_objects()) {
+      old.swap(cache_);
+      cache_ = fresh;
+    } else {
+      old_versions.swap(versions_);
+      for (const auto& [key, obj] : fresh) versions_.emplace_hint(versions_.end(), key, version_of(*obj));
+    }
     resource_version_ = string_at(list, {"metadata", "resourceVersion"});
+  }
+  if (!keeps_objects()) {
+    for (const auto& [key, version] : old_versions) old.emplace_hint(old.end(), key, stub_of(key, version));
+    old_versions.clear();
   }
   // Tell handlers the difference between what they knew and the new list.
   for (const auto& [key, obj] : fresh) {
@@ -89,8 +114,7 @@ Status Informer::list_and_replace() {
     for (auto* h : handlers_) {
       if (it == old.end()) {
         h->on_add(obj);
-      } else if (string_at(*it->second, {"metadata", "resourceVersion"}) !=
-                 string_at(*obj, {"metadata", "resourceVersion"})) {
+      } else if (version_of(*it->second) != version_of(*obj)) {
         h->on_update(it->second, obj);
       }
     }
@@ -116,14 +140,24 @@ void Informer::apply_event(std::string_view type, Object obj) {
   Object previous;
   {
     std::lock_guard lock(mu_);
-    resource_version_ = string_at(*obj, {"metadata", "resourceVersion"});
+    resource_version_ = version_of(*obj);
     if (type == "BOOKMARK") return;
-    auto it = cache_.find(key);
-    if (it != cache_.end()) previous = it->second;
-    if (type == "DELETED") {
-      cache_.erase(key);
+    if (keeps_objects()) {
+      auto it = cache_.find(key);
+      if (it != cache_.end()) previous = it->second;
+      if (type == "DELETED") {
+        cache_.erase(key);
+      } else {
+        cache_[key] = obj;
+      }
     } else {
-      cache_[key] = obj;
+      auto it = versions_.find(key);
+      if (it != versions_.end()) previous = stub_of(key, it->second);
+      if (type == "DELETED") {
+        if (it != versions_.end()) versions_.erase(it);
+      } else {
+        versions_[key] = resource_version_;
+      }
     }
   }
   for (auto* h : handlers_) {
@@ -227,16 +261,22 @@ bool Informer::has_synced() const {
 }
 
 Object Informer::get(const std::string& ns, const std::string& name) const {
+  const std::string key = ns + "/" + name;
   std::lock_guard lock(mu_);
-  auto it = cache_.find(ns + "/" + name);
+  if (!keeps_objects()) {
+    auto it = versions_.find(key);
+    return it == versions_.end() ? nullptr : stub_of(key, it->second);
+  }
+  auto it = cache_.find(key);
   return it == cache_.end() ? nullptr : it->second;
 }
 
 std::vector<Object> Informer::list() const {
   std::lock_guard lock(mu_);
   std::vector<Object> out;
-  out.reserve(cache_.size());
+  out.reserve(keeps_objects() ? cache_.size() : versions_.size());
   for (const auto& [k, v] : cache_) out.push_back(v);
+  for (const auto& [k, v] : versions_) out.push_back(stub_of(k, v));
   return out;
 }
 
