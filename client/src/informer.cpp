@@ -124,6 +124,12 @@ Status Informer::list_and_replace() {
       for (auto* h : handlers_) h->on_delete(obj);
     }
   }
+  // The list's memory goes before handlers hear of the sync: the proxy
+  // syncs then and hands freed memory back to the system (malloc_trim),
+  // which cannot return what is still held here.
+  fresh.clear();
+  old.clear();
+  list = json::value();
   for (auto* h : handlers_) h->on_synced();
   // Synced only once every handler has been told the whole list, as
   // client-go's HasSynced: a caller that waits for it and then looks at

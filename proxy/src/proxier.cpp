@@ -6,7 +6,7 @@
 
 #include "kedge/base/log.h"
 #include "kedge/netlink/conntrack.h"
-#include "packed.h"
+#include "kedge/proxy/packed.h"
 
 namespace kedge::proxy {
 namespace {
@@ -26,7 +26,7 @@ void Proxier::update_service(const Service& s) {
   if (st.ok()) after = packed::pack(s);
   std::lock_guard lock(mu_);
   auto cur = services_.find(key);
-  std::optional<std::string> before = cur == services_.end() ? std::nullopt : std::optional(cur->second);
+  std::optional<std::string> before = cur ? std::optional<std::string>(*cur) : std::nullopt;
   if (!st.ok()) {
     logger()->error("ignoring invalid object: {}", st.message());
     ++stats_.invalid_objects;
@@ -78,12 +78,12 @@ void Proxier::replace_all(const Objects& objects) {
     update_slice(s);
   }
   std::lock_guard lock(mu_);
-  for (const auto& [k, s] : services_) {
-    if (!seen_svc.count(k)) service_changes_.update(k, std::nullopt, std::nullopt);
-  }
-  for (const auto& [k, s] : slices_) {
-    if (!seen_slice.count(k)) slice_changes_.update(k, std::nullopt, std::nullopt);
-  }
+  services_.for_each([&](std::string_view k, std::string_view) {
+    if (!seen_svc.count(std::string(k))) service_changes_.update(std::string(k), std::nullopt, std::nullopt);
+  });
+  slices_.for_each([&](std::string_view k, std::string_view) {
+    if (!seen_slice.count(std::string(k))) slice_changes_.update(std::string(k), std::nullopt, std::nullopt);
+  });
   dirty_ = true;
   cv_.notify_all();
 }
@@ -205,19 +205,37 @@ void count_hairpin_users(netlink::Ruleset& before, netlink::Ruleset& after, Pair
 
 Proxier::ServiceInputs Proxier::inputs_locked(const std::string& key) const {
   ServiceInputs in;
-  if (auto it = services_.find(key); it != services_.end()) in.service = packed::unpack_service(it->second);
-  if (auto it = slices_by_service_.find(key); it != slices_by_service_.end()) {
-    for (const auto& sk : it->second) in.slices.push_back(packed::unpack_slice(slices_.at(sk)));
-  }
+  if (auto data = services_.find(key)) in.service = packed::unpack_service(*data);
+  slices_.for_each_in_group(key, [&](std::string_view, std::string_view data) {
+    in.slices.push_back(packed::unpack_slice(data));
+  });
   return in;
 }
 
 ProxyState Proxier::unpacked_state_locked() const {
   ProxyState state;
-  for (const auto& [key, data] : services_) state.services.emplace_hint(state.services.end(), key, packed::unpack_service(data));
-  for (const auto& [key, data] : slices_) state.slices.emplace_hint(state.slices.end(), key, packed::unpack_slice(data));
+  services_.for_each([&](std::string_view key, std::string_view data) {
+    state.services.emplace_hint(state.services.end(), key, packed::unpack_service(data));
+  });
+  slices_.for_each([&](std::string_view key, std::string_view data) {
+    state.slices.emplace_hint(state.slices.end(), key, packed::unpack_slice(data));
+  });
   return state;
 }
+
+namespace {
+// Many changes (a first list, a relist) go in as one bulk: one sort instead
+// of a memmove per object.
+void apply_changes(ChangeTracker<std::string>& changes, packed::PackedStore& store, bool grouped_by_service) {
+  const bool bulk = changes.size() > 64;
+  if (bulk) store.begin_bulk();
+  changes.drain([&](const std::string& key, std::optional<std::string>&& after) {
+    if (after) store.put(key, grouped_by_service ? packed::slice_service_key(*after) : std::string(), *after);
+    else store.erase(key);
+  });
+  if (bulk) store.end_bulk();
+}
+}  // namespace
 
 Status Proxier::sync_locked_out() {
   const auto start = std::chrono::steady_clock::now();
@@ -233,24 +251,14 @@ Status Proxier::sync_locked_out() {
     std::set<std::string> keys;
     service_changes_.for_each([&](const std::string& key, const std::optional<std::string>&) { keys.insert(key); });
     slice_changes_.for_each([&](const std::string& key, const std::optional<std::string>& after) {
-      if (auto it = slices_.find(key); it != slices_.end()) keys.insert(packed::slice_service_key(it->second));
+      if (auto service = slices_.group_of(key)) keys.emplace(*service);
       if (after) keys.insert(packed::slice_service_key(*after));
     });
     if (!full) {
       for (const auto& k : keys) touched[k].first = inputs_locked(k);
     }
-    slice_changes_.for_each([&](const std::string& key, const std::optional<std::string>& after) {
-      if (auto it = slices_.find(key); it != slices_.end()) {
-        auto idx = slices_by_service_.find(packed::slice_service_key(it->second));
-        if (idx != slices_by_service_.end()) {
-          idx->second.erase(key);
-          if (idx->second.empty()) slices_by_service_.erase(idx);
-        }
-      }
-      if (after) slices_by_service_[packed::slice_service_key(*after)].insert(key);
-    });
-    service_changes_.apply(services_);
-    slice_changes_.apply(slices_);
+    apply_changes(service_changes_, services_, false);
+    apply_changes(slice_changes_, slices_, true);
     if (full) snapshot = unpacked_state_locked();
     else for (auto& [k, io] : touched) io.second = inputs_locked(k);
     dirty_ = false;
