@@ -1,6 +1,7 @@
 #include "kedge/client/informer.h"
 
 #include <cctype>
+#include <utility>
 
 #include <boost/json/parse.hpp>
 
@@ -92,21 +93,25 @@ Status Informer::list_and_replace() {
   }
   // What handlers knew: objects, or (Cache::kVersions) key → version.
   std::map<std::string, Object> old;
-  std::map<std::string, std::string> old_versions;
+  PackedMap old_versions;
   {
     std::lock_guard lock(mu_);
     if (keeps_objects()) {
       old.swap(cache_);
       cache_ = fresh;
     } else {
-      old_versions.swap(versions_);
-      for (const auto& [key, obj] : fresh) versions_.emplace_hint(versions_.end(), key, version_of(*obj));
+      old_versions = std::exchange(versions_, PackedMap{});
+      versions_.begin_bulk();
+      for (const auto& [key, obj] : fresh) versions_.put(key, {}, version_of(*obj));
+      versions_.end_bulk();
     }
     resource_version_ = string_at(list, {"metadata", "resourceVersion"});
   }
   if (!keeps_objects()) {
-    for (const auto& [key, version] : old_versions) old.emplace_hint(old.end(), key, stub_of(key, version));
-    old_versions.clear();
+    old_versions.for_each([&](std::string_view key, std::string_view version) {
+      old.emplace_hint(old.end(), std::string(key), stub_of(std::string(key), std::string(version)));
+    });
+    old_versions = PackedMap{};
   }
   // Tell handlers the difference between what they knew and the new list.
   for (const auto& [key, obj] : fresh) {
@@ -157,12 +162,11 @@ void Informer::apply_event(std::string_view type, Object obj) {
         cache_[key] = obj;
       }
     } else {
-      auto it = versions_.find(key);
-      if (it != versions_.end()) previous = stub_of(key, it->second);
+      if (auto version = versions_.find(key)) previous = stub_of(key, std::string(*version));
       if (type == "DELETED") {
-        if (it != versions_.end()) versions_.erase(it);
+        versions_.erase(key);
       } else {
-        versions_[key] = resource_version_;
+        versions_.put(key, {}, resource_version_);
       }
     }
   }
@@ -270,8 +274,8 @@ Object Informer::get(const std::string& ns, const std::string& name) const {
   const std::string key = ns + "/" + name;
   std::lock_guard lock(mu_);
   if (!keeps_objects()) {
-    auto it = versions_.find(key);
-    return it == versions_.end() ? nullptr : stub_of(key, it->second);
+    auto version = versions_.find(key);
+    return version ? stub_of(key, std::string(*version)) : nullptr;
   }
   auto it = cache_.find(key);
   return it == cache_.end() ? nullptr : it->second;
@@ -282,7 +286,8 @@ std::vector<Object> Informer::list() const {
   std::vector<Object> out;
   out.reserve(keeps_objects() ? cache_.size() : versions_.size());
   for (const auto& [k, v] : cache_) out.push_back(v);
-  for (const auto& [k, v] : versions_) out.push_back(stub_of(k, v));
+  versions_.for_each(
+      [&](std::string_view k, std::string_view v) { out.push_back(stub_of(std::string(k), std::string(v))); });
   return out;
 }
 

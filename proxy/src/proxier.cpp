@@ -226,7 +226,7 @@ ProxyState Proxier::unpacked_state_locked() const {
 namespace {
 // Many changes (a first list, a relist) go in as one bulk: one sort instead
 // of a memmove per object.
-void apply_changes(ChangeTracker<std::string>& changes, packed::PackedStore& store, bool grouped_by_service) {
+void apply_changes(ChangeTracker<std::string>& changes, PackedMap& store, bool grouped_by_service) {
   const bool bulk = changes.size() > 64;
   if (bulk) store.begin_bulk();
   changes.drain([&](const std::string& key, std::optional<std::string>&& after) {

@@ -21,6 +21,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "kedge/base/packed_map.h"
 #include "kedge/base/status.h"
 #include "kedge/client/rest_client.h"
 
@@ -104,9 +105,11 @@ class Informer {
   bool stopping_ = false;                  // guarded by mu_
   bool synced_ = false;                    // guarded by mu_
   // Guarded by mu_: "ns/name" → object (Cache::kObjects) or → its
-  // resourceVersion (Cache::kVersions); the other map stays empty.
+  // resourceVersion (Cache::kVersions, in one block: 20k small map nodes
+  // allocated among the list's JSON pinned ~7 MB of freed heap); the other
+  // stays empty.
   std::map<std::string, Object> cache_;
-  std::map<std::string, std::string> versions_;
+  PackedMap versions_;
   std::string resource_version_;           // guarded by mu_
   std::unique_ptr<LineStream> stream_;     // guarded by mu_
 };

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kedge/netlink/transport.h"
+#include "kedge/base/packed_map.h"
 #include "kedge/proxy/packed.h"
 #include "kedge/proxy/ruleset.h"
 #include "kedge/proxy/syncer.h"
@@ -168,12 +169,12 @@ class Proxier {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   // Guarded by mu_. Objects are kept packed, in one block per kind
-  // (packed.h: ~2 MB at 10k services where the structs in maps took ~17 MB
+  // (packed.h, base/packed_map.h: ~2 MB at 10k services where the structs in maps took ~17 MB
   // and pinned more), and unpacked only for the services a sync builds.
   ChangeTracker<std::string> service_changes_;  // packed Service
   ChangeTracker<std::string> slice_changes_;    // packed EndpointSlice
-  packed::PackedStore services_;  // "ns/name" → packed Service
-  packed::PackedStore slices_;    // "ns/name" → packed EndpointSlice, grouped by "ns/service"
+  PackedMap services_;  // "ns/name" → packed Service
+  PackedMap slices_;    // "ns/name" → packed EndpointSlice, grouped by "ns/service"
   bool synced_ = false;
   bool stop_ = false;
   bool force_full_ = true;
