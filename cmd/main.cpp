@@ -1,15 +1,42 @@
 // kedge: one binary, several roles (like k3s). main() only picks the role.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "kedge/base/log.h"
 #include "kedge/base/signals.h"
 #include "roles.h"
 
 namespace kedge::cmd {
 namespace {
+
+// `kedge proxy` runs the lean kedge-proxy executable when it sits next to
+// this one (packages install both in /usr/bin): the same code
+// (proxy_cmd.cpp), but without mapping gRPC, protobuf, SQLite and the other
+// roles' code, which costs a standalone proxy ~8 MB of RSS for nothing
+// (bench/README.md, proxy). Without it, the proxy runs in this process.
+int run_proxy_lean_or_here(std::span<const std::string> args) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const std::string lean = (self.parent_path() / "kedge-proxy").string();
+    if (::access(lean.c_str(), X_OK) == 0) {
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(lean.c_str()));
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(lean.c_str(), argv.data());
+      std::fprintf(stderr, "kedge: cannot run %s (%s); running the proxy in this process\n", lean.c_str(),
+                   std::strerror(errno));
+    }
+  }
+  return run_proxy(args);
+}
 
 struct Role {
   std::string_view name;
@@ -22,7 +49,7 @@ constexpr Role kRoles[] = {
      run_server},
     {"agent", "run the node agent (kubelet) and service proxy on a worker device", run_agent},
     {"store", "run the etcd v3 compatible store alone", run_store},
-    {"proxy", "run the nftables service proxy alone", run_proxy},
+    {"proxy", "run the nftables service proxy alone", run_proxy_lean_or_here},
     {"version", "print version, git commit and build type", run_version},
 };
 
@@ -38,32 +65,6 @@ void print_help(std::FILE* out) {
 }
 
 }  // namespace
-
-void add_common_flags(flags::FlagSet& set, CommonOptions& options) {
-  set.add("log-level", &options.log_level, "trace|debug|info|warn|error|critical|off");
-  set.add("log-format", &options.log_format, "text|json");
-}
-
-int parse_or_exit(flags::FlagSet& set, const CommonOptions& common,
-                  std::span<const std::string> args) {
-  auto outcome = set.parse(args);
-  if (!outcome.ok()) {
-    std::fprintf(stderr, "kedge: %s\n", outcome.status().message().c_str());
-    return 2;
-  }
-  if (*outcome == flags::FlagSet::Outcome::kHelp) {
-    std::fputs(set.usage().c_str(), stdout);
-    return 0;
-  }
-  auto log_options = log::parse_options(common.log_level, common.log_format);
-  if (!log_options.ok()) {
-    std::fprintf(stderr, "kedge: %s\n", log_options.status().message().c_str());
-    return 2;
-  }
-  log::init(*log_options);
-  for (const auto& warning : set.warnings()) log::logger("main")->warn("{}", warning);
-  return -1;
-}
 
 }  // namespace kedge::cmd
 

@@ -19,6 +19,7 @@
 #include "kedge/base/flags.h"
 #include "kedge/base/status.h"
 #include "kedge/client/rest_client.h"
+#include "roles.h"
 
 namespace kedge::cmd {
 
@@ -71,8 +72,6 @@ std::unique_ptr<Part> make_proxy_part();        // proxy_part.cpp: the nftables 
 // Flags for NodeEnvironment's shared fields (except data_dir and
 // kubeconfig, which each role defines with its own help text).
 void add_node_flags(flags::FlagSet& set, NodeEnvironment& env);
-// This host's addresses: every non-loopback IPv4 and non-link-local IPv6.
-std::vector<std::string> local_addresses();
 // Fills node_name and node_ips when the flags left them empty.
 void default_node_environment(NodeEnvironment& env);
 

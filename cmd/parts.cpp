@@ -1,8 +1,4 @@
 // run_parts() and the node settings every part shares.
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,27 +9,6 @@
 #include "part.h"
 
 namespace kedge::cmd {
-std::vector<std::string> local_addresses() {
-  std::vector<std::string> out;
-  ifaddrs* ifs = nullptr;
-  if (getifaddrs(&ifs) != 0) return out;
-  for (auto* i = ifs; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_LOOPBACK)) continue;
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (i->ifa_addr->sa_family == AF_INET) {
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
-    } else if (i->ifa_addr->sa_family == AF_INET6) {
-      auto* a6 = reinterpret_cast<sockaddr_in6*>(i->ifa_addr);
-      if (IN6_IS_ADDR_LINKLOCAL(&a6->sin6_addr)) continue;
-      inet_ntop(AF_INET6, &a6->sin6_addr, buf, sizeof buf);
-    } else {
-      continue;
-    }
-    if (std::find(out.begin(), out.end(), buf) == out.end()) out.emplace_back(buf);
-  }
-  freeifaddrs(ifs);
-  return out;
-}
 
 void add_node_flags(flags::FlagSet& set, NodeEnvironment& env) {
   set.add("node-name", &env.node_name, "this node's name; default: the hostname, lower-cased");

@@ -6,11 +6,12 @@
 // change re-reads the directory), for tests and API-less devices.
 // Threads: main (signals), the sync loop (owns the netlink socket), the
 // informers or the manifest watcher, the /healthz+/metrics server.
-#include <arpa/inet.h>
+//
+// Built into both executables: the kedge multi-call binary and the lean
+// kedge-proxy (proxy_main.cpp), which links only what this file needs and
+// which `kedge proxy` runs instead when it sits next to kedge (main.cpp).
 #include <fcntl.h>
 #include <malloc.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -25,7 +26,6 @@
 #include "kedge/base/signals.h"
 #include "kedge/netlink/transport.h"
 #include "kedge/proxy/node_proxy.h"
-#include "part.h"
 #include "roles.h"
 
 namespace kedge::cmd {

@@ -5,6 +5,7 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include "kedge/base/flags.h"
 #include "kedge/base/status.h"
@@ -22,6 +23,9 @@ void add_common_flags(flags::FlagSet& set, CommonOptions& options);
 // Parses `args` into `set`; prints usage on --help. Returns the exit code to
 // stop with (0 after help, 2 on a flag error), or -1 to go on running.
 int parse_or_exit(flags::FlagSet& set, const CommonOptions& common, std::span<const std::string> args);
+
+// This host's addresses: every non-loopback IPv4 and non-link-local IPv6.
+std::vector<std::string> local_addresses();
 
 // Every role returns the process exit code.
 int run_server(std::span<const std::string> args);

@@ -2,6 +2,9 @@
 # RSS of a standalone `kedge proxy --manifests` programming N services with 5
 # endpoints each (the proxy_bench shapes) in a private network namespace.
 # Needs root.   bench/proxy/rss.sh build/proxy/cmd/kedge [services=10000]
+# `kedge proxy` execs the lean kedge-proxy when it sits next to kedge (the
+# "exe" line says which ran); copy kedge alone elsewhere to measure the
+# proxy inside the all-in-one binary.
 set -eu
 KEDGE=$(realpath "${1:?path to the kedge binary}")
 N=${2:-10000}
@@ -38,6 +41,7 @@ until ip netns exec $NS /bin/busybox wget -q -O - http://127.0.0.1:10249/healthz
   sleep 0.5
 done
 echo "services $N: healthy after $(echo "$(date +%s.%N) - $start" | bc) s (incl. reading the JSON List)"
+echo "exe: $(readlink /proc/$pid/exe)"
 grep -E "VmRSS|VmHWM|RssAnon|RssFile" /proc/$pid/status
 ip netns exec $NS /bin/busybox wget -q -O - http://127.0.0.1:10249/metrics |
   grep -E "^kedge_proxy_(rules|chains|elements|sync_duration_seconds_sum) "

@@ -1,6 +1,7 @@
 #include "kedge/client/informer.h"
 
 #include <cctype>
+#include <utility>
 
 #include <boost/json/parse.hpp>
 
@@ -23,6 +24,20 @@ std::string string_at(const json::value& v, std::initializer_list<const char*> p
 
 std::string key_of(const json::value& obj) {
   return string_at(obj, {"metadata", "namespace"}) + "/" + string_at(obj, {"metadata", "name"});
+}
+
+std::string version_of(const json::value& obj) { return string_at(obj, {"metadata", "resourceVersion"}); }
+
+// What a Cache::kVersions informer hands out for an object it no longer has.
+Object stub_of(const std::string& key, const std::string& resource_version) {
+  const auto slash = key.find('/');
+  json::object meta;
+  if (slash != 0) meta["namespace"] = key.substr(0, slash);
+  meta["name"] = key.substr(slash + 1);
+  meta["resourceVersion"] = resource_version;
+  json::object obj;
+  obj["metadata"] = std::move(meta);
+  return std::make_shared<const json::value>(std::move(obj));
 }
 
 std::string url_escape(const std::string& s) {
@@ -76,12 +91,27 @@ Status Informer::list_and_replace() {
       fresh.emplace(key_of(*obj), std::move(obj));
     }
   }
+  // What handlers knew: objects, or (Cache::kVersions) key → version.
   std::map<std::string, Object> old;
+  PackedMap old_versions;
   {
     std::lock_guard lock(mu_);
-    old.swap(cache_);
-    cache_ = fresh;
+    if (keeps_objects()) {
+      old.swap(cache_);
+      cache_ = fresh;
+    } else {
+      old_versions = std::exchange(versions_, PackedMap{});
+      versions_.begin_bulk();
+      for (const auto& [key, obj] : fresh) versions_.put(key, {}, version_of(*obj));
+      versions_.end_bulk();
+    }
     resource_version_ = string_at(list, {"metadata", "resourceVersion"});
+  }
+  if (!keeps_objects()) {
+    old_versions.for_each([&](std::string_view key, std::string_view version) {
+      old.emplace_hint(old.end(), std::string(key), stub_of(std::string(key), std::string(version)));
+    });
+    old_versions = PackedMap{};
   }
   // Tell handlers the difference between what they knew and the new list.
   for (const auto& [key, obj] : fresh) {
@@ -89,8 +119,7 @@ Status Informer::list_and_replace() {
     for (auto* h : handlers_) {
       if (it == old.end()) {
         h->on_add(obj);
-      } else if (string_at(*it->second, {"metadata", "resourceVersion"}) !=
-                 string_at(*obj, {"metadata", "resourceVersion"})) {
+      } else if (version_of(*it->second) != version_of(*obj)) {
         h->on_update(it->second, obj);
       }
     }
@@ -100,6 +129,12 @@ Status Informer::list_and_replace() {
       for (auto* h : handlers_) h->on_delete(obj);
     }
   }
+  // The list's memory goes before handlers hear of the sync: the proxy
+  // syncs then and hands freed memory back to the system (malloc_trim),
+  // which cannot return what is still held here.
+  fresh.clear();
+  old.clear();
+  list = json::value();
   for (auto* h : handlers_) h->on_synced();
   // Synced only once every handler has been told the whole list, as
   // client-go's HasSynced: a caller that waits for it and then looks at
@@ -116,14 +151,23 @@ void Informer::apply_event(std::string_view type, Object obj) {
   Object previous;
   {
     std::lock_guard lock(mu_);
-    resource_version_ = string_at(*obj, {"metadata", "resourceVersion"});
+    resource_version_ = version_of(*obj);
     if (type == "BOOKMARK") return;
-    auto it = cache_.find(key);
-    if (it != cache_.end()) previous = it->second;
-    if (type == "DELETED") {
-      cache_.erase(key);
+    if (keeps_objects()) {
+      auto it = cache_.find(key);
+      if (it != cache_.end()) previous = it->second;
+      if (type == "DELETED") {
+        cache_.erase(key);
+      } else {
+        cache_[key] = obj;
+      }
     } else {
-      cache_[key] = obj;
+      if (auto version = versions_.find(key)) previous = stub_of(key, std::string(*version));
+      if (type == "DELETED") {
+        versions_.erase(key);
+      } else {
+        versions_.put(key, {}, resource_version_);
+      }
     }
   }
   for (auto* h : handlers_) {
@@ -227,16 +271,23 @@ bool Informer::has_synced() const {
 }
 
 Object Informer::get(const std::string& ns, const std::string& name) const {
+  const std::string key = ns + "/" + name;
   std::lock_guard lock(mu_);
-  auto it = cache_.find(ns + "/" + name);
+  if (!keeps_objects()) {
+    auto version = versions_.find(key);
+    return version ? stub_of(key, std::string(*version)) : nullptr;
+  }
+  auto it = cache_.find(key);
   return it == cache_.end() ? nullptr : it->second;
 }
 
 std::vector<Object> Informer::list() const {
   std::lock_guard lock(mu_);
   std::vector<Object> out;
-  out.reserve(cache_.size());
+  out.reserve(keeps_objects() ? cache_.size() : versions_.size());
   for (const auto& [k, v] : cache_) out.push_back(v);
+  versions_.for_each(
+      [&](std::string_view k, std::string_view v) { out.push_back(stub_of(std::string(k), std::string(v))); });
   return out;
 }
 

@@ -70,11 +70,15 @@ ApiSource::ApiSource(client::RestClient& client, Proxier& proxier)
     : proxier_(proxier),
       service_handler_(std::make_unique<ServiceHandler>(*this)),
       slice_handler_(std::make_unique<SliceHandler>(*this)),
-      services_(client, {.path = "/api/v1/services"}),
+      // The Proxier keeps its own packed copy of what it uses, and the
+      // handlers need only namespace/name on delete: the informers keep
+      // versions, not a second copy of every object as JSON.
+      services_(client, {.path = "/api/v1/services", .cache = client::InformerOptions::Cache::kVersions}),
       // Only slices that belong to a Service (the label the EndpointSlice
       // controller sets), as upstream kube-proxy watches them.
       slices_(client, {.path = "/apis/discovery.k8s.io/v1/endpointslices",
-                       .label_selector = "kubernetes.io/service-name"}) {
+                       .label_selector = "kubernetes.io/service-name",
+                       .cache = client::InformerOptions::Cache::kVersions}) {
   services_.add_handler(service_handler_.get());
   slices_.add_handler(slice_handler_.get());
 }

@@ -6,6 +6,7 @@
 
 #include "kedge/base/log.h"
 #include "kedge/netlink/conntrack.h"
+#include "kedge/proxy/packed.h"
 
 namespace kedge::proxy {
 namespace {
@@ -20,18 +21,18 @@ Proxier::Proxier(ProxierOptions options, netlink::Transport& transport)
 
 void Proxier::update_service(const Service& s) {
   Status st = validate(s);
-  std::lock_guard lock(mu_);
   const std::string key = key_of(s);
-  auto cur = state_.services.find(key);
-  std::optional<Service> before = cur == state_.services.end() ? std::nullopt : std::optional<Service>(cur->second);
+  std::optional<std::string> after;
+  if (st.ok()) after = packed::pack(s);
+  std::lock_guard lock(mu_);
+  auto cur = services_.find(key);
+  std::optional<std::string> before = cur ? std::optional<std::string>(*cur) : std::nullopt;
   if (!st.ok()) {
     logger()->error("ignoring invalid object: {}", st.message());
     ++stats_.invalid_objects;
     stats_.last_error = st.message();
-    service_changes_.update(key, std::move(before), std::nullopt);
-  } else {
-    service_changes_.update(key, std::move(before), s);
   }
+  service_changes_.update(key, std::move(before), std::move(after));
   dirty_ = true;
   cv_.notify_all();
 }
@@ -45,16 +46,16 @@ void Proxier::delete_service(const std::string& ns, const std::string& name) {
 
 void Proxier::update_slice(const EndpointSlice& s) {
   Status st = validate(s);
-  std::lock_guard lock(mu_);
   const std::string key = key_of(s);
+  std::optional<std::string> after;
+  if (st.ok()) after = packed::pack(s);
+  std::lock_guard lock(mu_);
   if (!st.ok()) {
     logger()->error("ignoring invalid object: {}", st.message());
     ++stats_.invalid_objects;
     stats_.last_error = st.message();
-    slice_changes_.update(key, std::nullopt, std::nullopt);
-  } else {
-    slice_changes_.update(key, std::nullopt, s);
   }
+  slice_changes_.update(key, std::nullopt, std::move(after));
   dirty_ = true;
   cv_.notify_all();
 }
@@ -67,27 +68,24 @@ void Proxier::delete_slice(const std::string& ns, const std::string& name) {
 }
 
 void Proxier::replace_all(const Objects& objects) {
-  std::map<std::string, bool> seen_svc, seen_slice;
+  std::set<std::string> seen_svc, seen_slice;
   for (const auto& s : objects.services) {
-    seen_svc[key_of(s)] = true;
+    seen_svc.insert(key_of(s));
     update_service(s);
   }
   for (const auto& s : objects.slices) {
-    seen_slice[key_of(s)] = true;
+    seen_slice.insert(key_of(s));
     update_slice(s);
   }
-  std::vector<std::pair<std::string, std::string>> gone_svc, gone_slice;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [k, s] : state_.services) {
-      if (!seen_svc.count(k)) gone_svc.emplace_back(s.namespace_name, s.name);
-    }
-    for (const auto& [k, s] : state_.slices) {
-      if (!seen_slice.count(k)) gone_slice.emplace_back(s.namespace_name, s.name);
-    }
-  }
-  for (const auto& [ns, n] : gone_svc) delete_service(ns, n);
-  for (const auto& [ns, n] : gone_slice) delete_slice(ns, n);
+  std::lock_guard lock(mu_);
+  services_.for_each([&](std::string_view k, std::string_view) {
+    if (!seen_svc.count(std::string(k))) service_changes_.update(std::string(k), std::nullopt, std::nullopt);
+  });
+  slices_.for_each([&](std::string_view k, std::string_view) {
+    if (!seen_slice.count(std::string(k))) slice_changes_.update(std::string(k), std::nullopt, std::nullopt);
+  });
+  dirty_ = true;
+  cv_.notify_all();
 }
 
 void Proxier::set_synced() {
@@ -96,8 +94,63 @@ void Proxier::set_synced() {
   cv_.notify_all();
 }
 
+void PairCounts::assign(const std::map<netlink::ElementBytes, std::uint32_t>& counts) {
+  keys_.clear();
+  counts_.clear();
+  other_.clear();
+  key_len_ = counts.empty() ? 0 : counts.begin()->first.size();
+  for (const auto& [key, n] : counts) {  // in key order: keys_ stays sorted
+    if (key.size() != key_len_ || key_len_ == 0) {
+      other_.emplace(key, n);
+      continue;
+    }
+    keys_.insert(keys_.end(), key.begin(), key.end());
+    counts_.push_back(n);
+  }
+  keys_.shrink_to_fit();
+  counts_.shrink_to_fit();
+}
+
+std::uint32_t PairCounts::add(const netlink::ElementBytes& key, int delta) {
+  if (key_len_ == 0 && counts_.empty() && !key.empty()) key_len_ = key.size();
+  if (key.size() != key_len_ || key_len_ == 0) {
+    auto& n = other_[key];
+    n = static_cast<std::uint32_t>(static_cast<std::int64_t>(n) + delta);
+    const std::uint32_t now = n;
+    if (now == 0) other_.erase(key);
+    return now;
+  }
+  // Binary search over the fixed-length keys.
+  std::size_t lo = 0, hi = counts_.size();
+  while (lo < hi) {
+    const std::size_t mid = (lo + hi) / 2;
+    if (std::lexicographical_compare(keys_.begin() + static_cast<std::ptrdiff_t>(mid * key_len_),
+                                     keys_.begin() + static_cast<std::ptrdiff_t>((mid + 1) * key_len_), key.begin(),
+                                     key.end())) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  const auto at = keys_.begin() + static_cast<std::ptrdiff_t>(lo * key_len_);
+  const bool found = lo < counts_.size() && std::equal(key.begin(), key.end(), at);
+  if (!found) {
+    if (delta <= 0) return 0;
+    keys_.insert(at, key.begin(), key.end());
+    counts_.insert(counts_.begin() + static_cast<std::ptrdiff_t>(lo), static_cast<std::uint32_t>(delta));
+    return static_cast<std::uint32_t>(delta);
+  }
+  auto& n = counts_[lo];
+  n = static_cast<std::uint32_t>(static_cast<std::int64_t>(n) + delta);
+  const std::uint32_t now = n;
+  if (now == 0) {
+    keys_.erase(at, at + static_cast<std::ptrdiff_t>(key_len_));
+    counts_.erase(counts_.begin() + static_cast<std::ptrdiff_t>(lo));
+  }
+  return now;
+}
+
 namespace {
-std::string service_key_of(const EndpointSlice& s) { return s.namespace_name + "/" + s.service_name; }
 
 // Like upstream kube-proxy: a UDP endpoint that is no longer used → forget
 // the flows DNATed to it; a UDP destination that gets its first endpoint →
@@ -126,8 +179,7 @@ void stale_udp(netlink::Family family, const std::vector<UdpDestination>& before
 // delta adds a pair only for its first user and deletes it only with its
 // last (`users` counts them; a failed batch forces a full sync, which
 // recounts).
-void count_hairpin_users(netlink::Ruleset& before, netlink::Ruleset& after,
-                         std::map<netlink::ElementBytes, std::uint32_t>& users) {
+void count_hairpin_users(netlink::Ruleset& before, netlink::Ruleset& after, PairCounts& users) {
   auto hairpin = [](netlink::Ruleset& rs) -> netlink::Set* {
     for (auto& set : rs.sets) {
       if (set.name == kHairpinSet) return &set;
@@ -142,62 +194,73 @@ void count_hairpin_users(netlink::Ruleset& before, netlink::Ruleset& after,
   for (const auto& e : now->elements) new_keys.insert(e.key);
   for (const auto& k : old_keys) {
     if (new_keys.count(k)) continue;
-    auto it = users.find(k);
-    if (it != users.end() && --it->second > 0) now->elements.push_back(netlink::Element{k, {}, {}, 0, 0});  // still used
-    else if (it != users.end()) users.erase(it);
+    if (users.add(k, -1) > 0) now->elements.push_back(netlink::Element{k, {}, {}, 0, 0});  // still used
   }
   for (const auto& k : new_keys) {
     if (old_keys.count(k)) continue;
-    if (++users[k] > 1) was->elements.push_back(netlink::Element{k, {}, {}, 0, 0});  // already there
+    if (users.add(k, +1) > 1) was->elements.push_back(netlink::Element{k, {}, {}, 0, 0});  // already there
   }
 }
 }  // namespace
 
 Proxier::ServiceInputs Proxier::inputs_locked(const std::string& key) const {
   ServiceInputs in;
-  if (auto it = state_.services.find(key); it != state_.services.end()) in.service = it->second;
-  if (auto it = slices_by_service_.find(key); it != slices_by_service_.end()) {
-    for (const auto& sk : it->second) in.slices.push_back(state_.slices.at(sk));
-  }
+  if (auto data = services_.find(key)) in.service = packed::unpack_service(*data);
+  slices_.for_each_in_group(key, [&](std::string_view, std::string_view data) {
+    in.slices.push_back(packed::unpack_slice(data));
+  });
   return in;
 }
+
+ProxyState Proxier::unpacked_state_locked() const {
+  ProxyState state;
+  services_.for_each([&](std::string_view key, std::string_view data) {
+    state.services.emplace_hint(state.services.end(), key, packed::unpack_service(data));
+  });
+  slices_.for_each([&](std::string_view key, std::string_view data) {
+    state.slices.emplace_hint(state.slices.end(), key, packed::unpack_slice(data));
+  });
+  return state;
+}
+
+namespace {
+// Many changes (a first list, a relist) go in as one bulk: one sort instead
+// of a memmove per object.
+void apply_changes(ChangeTracker<std::string>& changes, PackedMap& store, bool grouped_by_service) {
+  const bool bulk = changes.size() > 64;
+  if (bulk) store.begin_bulk();
+  changes.drain([&](const std::string& key, std::optional<std::string>&& after) {
+    if (after) store.put(key, grouped_by_service ? packed::slice_service_key(*after) : std::string(), *after);
+    else store.erase(key);
+  });
+  if (bulk) store.end_bulk();
+}
+}  // namespace
 
 Status Proxier::sync_locked_out() {
   const auto start = std::chrono::steady_clock::now();
   // A partial sync rebuilds only the services touched since the last sync:
   // their share before (from the old inputs) and after; a full sync builds
-  // everything from state_, outside mu_: only the sync writes state_ (under
-  // mu_, below), other threads only read it, so no copy is needed (at 10k
-  // services a copy was ~10 MB and a tenth of the sync's CPU).
+  // everything from a snapshot (the packed objects unpacked).
+  ProxyState snapshot;
   std::map<std::string, std::pair<ServiceInputs, ServiceInputs>> touched;  // key → (before, after)
   bool full;
   {
     std::lock_guard lock(mu_);
     full = force_full_;
     std::set<std::string> keys;
-    service_changes_.for_each([&](const std::string& key, const std::optional<Service>&) { keys.insert(key); });
-    slice_changes_.for_each([&](const std::string& key, const std::optional<EndpointSlice>& after) {
-      if (auto it = state_.slices.find(key); it != state_.slices.end()) keys.insert(service_key_of(it->second));
-      if (after) keys.insert(service_key_of(*after));
+    service_changes_.for_each([&](const std::string& key, const std::optional<std::string>&) { keys.insert(key); });
+    slice_changes_.for_each([&](const std::string& key, const std::optional<std::string>& after) {
+      if (auto service = slices_.group_of(key)) keys.emplace(*service);
+      if (after) keys.insert(packed::slice_service_key(*after));
     });
     if (!full) {
       for (const auto& k : keys) touched[k].first = inputs_locked(k);
     }
-    slice_changes_.for_each([&](const std::string& key, const std::optional<EndpointSlice>& after) {
-      if (auto it = state_.slices.find(key); it != state_.slices.end()) {
-        auto idx = slices_by_service_.find(service_key_of(it->second));
-        if (idx != slices_by_service_.end()) {
-          idx->second.erase(key);
-          if (idx->second.empty()) slices_by_service_.erase(idx);
-        }
-      }
-      if (after) slices_by_service_[service_key_of(*after)].insert(key);
-    });
-    service_changes_.apply(state_.services);
-    slice_changes_.apply(state_.slices);
-    if (!full) {
-      for (auto& [k, io] : touched) io.second = inputs_locked(k);
-    }
+    apply_changes(service_changes_, services_, false);
+    apply_changes(slice_changes_, slices_, true);
+    if (full) snapshot = unpacked_state_locked();
+    else for (auto& [k, io] : touched) io.second = inputs_locked(k);
     dirty_ = false;
   }
   Status result;
@@ -225,14 +288,14 @@ Status Proxier::sync_locked_out() {
       report = syncer_.sync_full(
           family, [&](const std::string& name) { return is_layout_table(table, name); },
           [&](const std::function<void(const netlink::Ruleset&)>& emit) {
-            main = build_ruleset_streamed(state_, options_.layout, family, [&](netlink::Ruleset&& shard) {
+            main = build_ruleset_streamed(snapshot, options_.layout, family, [&](netlink::Ruleset&& shard) {
               size += size_of(shard);
               emit(shard);
             });
             size += size_of(main.tables);
             emit(main.tables.front());
           });
-      hairpin_users_[family] = std::move(main.hairpin_users);
+      hairpin_users_[family].assign(main.hairpin_users);
       note_skipped(main.skipped);
     } else {
       size = sizes_[family];
@@ -272,7 +335,11 @@ Status Proxier::sync_locked_out() {
   // A full sync builds the whole ruleset and its encoded batch (hundreds of
   // MB at 10k services) and frees them; hand that memory back to the system
   // instead of keeping it in malloc's free lists for the process lifetime.
-  if (full) ::malloc_trim(0);
+  // The snapshot goes first, or the trim could not return its pages.
+  if (full) {
+    snapshot = ProxyState{};
+    ::malloc_trim(0);
+  }
   std::uint64_t forgotten = 0;
   if (result.ok()) {
     // After the commit, so a datagram arriving meanwhile gets the new rules.

@@ -351,6 +351,10 @@ struct Backend {
   bool local;
   bool maybe_local;  // local, or its slice does not say where it runs
   nl::Bytes ip_bytes() const { return nl::Bytes(ip, ip + ip_len); }
+  bool loopback() const {
+    static constexpr std::uint8_t kIpv6Loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return ip_len == 4 ? ip[0] == 127 : std::memcmp(ip, kIpv6Loopback, 16) == 0;
+  }
   friend bool operator<(const Backend& a, const Backend& b) {
     const int c = std::memcmp(a.ip, b.ip, 16);
     return c != 0 ? c < 0 : a.port < b.port;
@@ -568,9 +572,12 @@ void add_service_port(Tables& t, BuildResult& out, const Service& svc, const Ser
   // element per endpoint in the main table instead of a rule per endpoint.
   // Only endpoints on this node can be a connection's source here (a node
   // runs ~100 pods, a cluster tens of thousands of endpoints); those whose
-  // node is unknown are kept, to be safe.
+  // node is unknown are kept, to be safe. Never a loopback address (the
+  // `kubernetes` Service's endpoint with --bind-address 127.0.0.1): its pair
+  // would masquerade every connection on lo, and the proxy's own
+  // connections to the API with them.
   for (const auto& b : all) {
-    if (!b.maybe_local) continue;
+    if (!b.maybe_local || b.loopback()) continue;
     Element& pair = t.hairpin().elements.emplace_back();
     pair.key.assign(b.ip, b.ip_len);
     pair.key.append(b.ip, b.ip_len);

@@ -1,4 +1,7 @@
 // The kedge binary as a user meets it: help, version, flag errors.
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "kedge/testing/process.h"
@@ -51,6 +54,23 @@ TEST(KedgeBinary, UnknownCommandAndFlagAreNamed) {
   auto l = run({kedge_binary(), "version", "--log-level=loud", "--config=/dev/null"});
   EXPECT_EQ(l.exit_code, 2);
   EXPECT_NE(l.err.find("unknown log level \"loud\""), std::string::npos) << l.err;
+}
+
+// `kedge proxy` execs the kedge-proxy next to kedge with the same arguments
+// (cmd/main.cpp), and runs the proxy itself when there is none.
+TEST(KedgeBinary, ProxyRunsTheLeanBinaryNextToItElseItself) {
+  namespace fs = std::filesystem;
+  TempDir dir("kedge-lean");
+  fs::copy_file(kedge_binary(), dir / "kedge");
+  auto alone = run({(dir / "kedge").string(), "proxy", "--help"});
+  EXPECT_EQ(alone.exit_code, 0) << alone.err;
+  EXPECT_NE(alone.out.find("Usage: kedge proxy"), std::string::npos) << alone.out;
+
+  std::ofstream(dir / "kedge-proxy") << "#!/bin/sh\necho \"lean: $*\"\nexit 7\n";
+  fs::permissions(dir / "kedge-proxy", fs::perms::owner_all);
+  auto lean = run({(dir / "kedge").string(), "proxy", "--manifests", "a dir", "--ipv6=false"});
+  EXPECT_EQ(lean.exit_code, 7) << lean.err;
+  EXPECT_EQ(lean.out, "lean: --manifests a dir --ipv6=false\n");
 }
 
 }  // namespace

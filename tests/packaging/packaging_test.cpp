@@ -57,7 +57,7 @@ TEST_F(Packages, DebHasBinaryUnitsConfigAndDataDir) {
   ASSERT_TRUE(fs::exists(deb)) << "missing " << deb << "\n" << cpack_.out;
   auto contents = run({"dpkg-deb", "-c", deb.string()});
   ASSERT_EQ(contents.exit_code, 0) << contents.err;
-  for (const char* want : {"./usr/bin/kedge", "./lib/systemd/system/kedge-server.service",
+  for (const char* want : {"./usr/bin/kedge", "./usr/bin/kedge-proxy", "./lib/systemd/system/kedge-server.service",
                            "./lib/systemd/system/kedge-agent.service",
                            "./lib/systemd/system/kedge-store.service", "./etc/kedge/config.yaml",
                            "./var/lib/kedge/images/"}) {
@@ -82,7 +82,7 @@ TEST_F(Packages, RpmHasBinaryUnitsAndNoreplaceConfig) {
   ASSERT_TRUE(fs::exists(rpm)) << "missing " << rpm << "\n" << cpack_.out;
   auto list = run({"rpm", "-qpl", rpm.string()});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  for (const char* want : {"/usr/bin/kedge", "/lib/systemd/system/kedge-server.service",
+  for (const char* want : {"/usr/bin/kedge", "/usr/bin/kedge-proxy", "/lib/systemd/system/kedge-server.service",
                            "/lib/systemd/system/kedge-agent.service", "/etc/kedge/config.yaml",
                            "/var/lib/kedge\n", "/var/lib/kedge/images"}) {
     EXPECT_NE(list.out.find(want), std::string::npos) << want << " not in\n" << list.out;
@@ -122,6 +122,10 @@ TEST_F(Packages, ServerUnitIsHardenedButKeepsPodsAlive) {
   auto v = run({(root.path() / "usr/bin/kedge").string(), "version"});
   EXPECT_EQ(v.exit_code, 0) << v.err;
   EXPECT_NE(v.out.find("kedge version v" + version()), std::string::npos) << v.out;
+  // So does the lean proxy `kedge proxy` runs (cmd/proxy_main.cpp).
+  auto p = run({(root.path() / "usr/bin/kedge").string(), "proxy", "--help"});
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.out.find("Usage: kedge proxy"), std::string::npos) << p.out;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -197,6 +198,13 @@ TEST_F(ProxyE2E, ServicesThroughTheKernel) {
   ASSERT_TRUE(eventually([&] { return get("http://10.43.1.10/").rfind("be", 0) == 0; }, 20s))
       << get("http://10.43.1.10/") << "\n" << proxy_log();
   EXPECT_EQ(status("/healthz"), "ok\n");
+  // `kedge proxy` ran the lean kedge-proxy built next to kedge (cmd/main.cpp):
+  // `ip netns exec` execs in place, so the child's pid is the proxy's.
+  if (access((std::filesystem::path(kedge_binary()).parent_path() / "kedge-proxy").c_str(), X_OK) == 0) {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(proxy_->pid()) + "/exe", ec);
+    EXPECT_EQ(exe.filename(), "kedge-proxy") << exe << " " << ec.message();
+  }
   const std::string metrics = status("/metrics");
   EXPECT_NE(metrics.find("kedge_proxy_sync_duration_seconds_count "), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("kedge_proxy_last_sync_ok 1"), std::string::npos) << metrics;

@@ -4,6 +4,7 @@
 
 #include "../netlink/fake_transport.h"
 #include "kedge/netlink/printer.h"
+#include "kedge/proxy/packed.h"
 #include "kedge/proxy/proxier.h"
 #include "kedge/proxy/status_server.h"
 #include "kedge/proxy/ruleset.h"
@@ -41,6 +42,91 @@ TEST(Parse, ServiceAndSliceFromKubernetesJson) {
   EXPECT_EQ(list->services.size(), 1u);
   EXPECT_EQ(list->slices.size(), 1u);
   EXPECT_FALSE(parse_objects("{not json").ok());
+}
+
+// The Proxier keeps objects packed (kedge/proxy/packed.h); every field must
+// come back as it went in, including values off the defaults and widths
+// validate() would refuse.
+TEST(Packed, EveryFieldRoundTrips) {
+  Service svc{.namespace_name = "ns",
+              .name = "web",
+              .type = ServiceType::kLoadBalancer,
+              .cluster_ips = {"10.43.0.10", "fd00::10"},
+              .ports = {{.name = "http", .protocol = Protocol::kSctp, .port = 70000, .node_port = -3},
+                        {.name = "", .protocol = Protocol::kUdp, .port = 53, .node_port = 30053}},
+              .external_ips = {"192.0.2.1"},
+              .load_balancer_ips = {"198.51.100.7", "198.51.100.8"},
+              .affinity_client_ip = true,
+              .affinity_timeout_seconds = 86400,
+              .internal_traffic_policy = TrafficPolicy::kLocal,
+              .external_traffic_policy = TrafficPolicy::kLocal,
+              .ip_families = {IpFamily::kV6, IpFamily::kV4}};
+  Service s = packed::unpack_service(packed::pack(svc));
+  EXPECT_EQ(packed::pack(s), packed::pack(svc));
+  EXPECT_EQ(s.namespace_name, "ns");
+  EXPECT_EQ(s.name, "web");
+  EXPECT_EQ(s.type, ServiceType::kLoadBalancer);
+  EXPECT_EQ(s.cluster_ips, svc.cluster_ips);
+  ASSERT_EQ(s.ports.size(), 2u);
+  EXPECT_EQ(s.ports[0].name, "http");
+  EXPECT_EQ(s.ports[0].protocol, Protocol::kSctp);
+  EXPECT_EQ(s.ports[0].port, 70000);
+  EXPECT_EQ(s.ports[0].node_port, -3);
+  EXPECT_EQ(s.ports[1].node_port, 30053);
+  EXPECT_EQ(s.external_ips, svc.external_ips);
+  EXPECT_EQ(s.load_balancer_ips, svc.load_balancer_ips);
+  EXPECT_TRUE(s.affinity_client_ip);
+  EXPECT_EQ(s.affinity_timeout_seconds, 86400);
+  EXPECT_EQ(s.internal_traffic_policy, TrafficPolicy::kLocal);
+  EXPECT_EQ(s.external_traffic_policy, TrafficPolicy::kLocal);
+  EXPECT_EQ(s.ip_families, svc.ip_families);
+
+  EndpointSlice slice{.namespace_name = "ns",
+                      .name = "web-abcde",
+                      .service_name = "web",
+                      .address_type = AddressType::kIPv6,
+                      .endpoints = {{.addresses = {"fd00::1"},
+                                     .conditions = {.ready = false, .serving = true, .terminating = true},
+                                     .node_name = "node-a",
+                                     .zone = "z1"},
+                                    {.addresses = {"fd00::2", "fd00::3"}, .conditions = {}, .node_name = "", .zone = ""}},
+                      .ports = {{.name = "http", .protocol = Protocol::kTcp, .port = 8080}}};
+  const std::string data = packed::pack(slice);
+  EXPECT_EQ(packed::slice_service_key(data), "ns/web");
+  EndpointSlice e = packed::unpack_slice(data);
+  EXPECT_EQ(packed::pack(e), data);
+  EXPECT_EQ(e.name, "web-abcde");
+  EXPECT_EQ(e.service_name, "web");
+  EXPECT_EQ(e.address_type, AddressType::kIPv6);
+  ASSERT_EQ(e.endpoints.size(), 2u);
+  EXPECT_EQ(e.endpoints[0].addresses, slice.endpoints[0].addresses);
+  EXPECT_FALSE(e.endpoints[0].conditions.ready);
+  EXPECT_TRUE(e.endpoints[0].conditions.serving);
+  EXPECT_TRUE(e.endpoints[0].conditions.terminating);
+  EXPECT_EQ(e.endpoints[0].node_name, "node-a");
+  EXPECT_EQ(e.endpoints[0].zone, "z1");
+  EXPECT_TRUE(e.endpoints[1].conditions.ready);
+  EXPECT_EQ(e.endpoints[1].addresses.size(), 2u);
+  ASSERT_EQ(e.ports.size(), 1u);
+  EXPECT_EQ(e.ports[0].port, 8080);
+}
+
+TEST(PairCounts, CountsUsersPerKeyAndForgetsAtZero) {
+  PairCounts c;
+  const netlink::Bytes a = {10, 0, 0, 1, 10, 0, 0, 1}, b = {10, 0, 0, 2, 10, 0, 0, 2}, odd = {1, 2};
+  c.assign({{b, 2}});
+  EXPECT_EQ(c.add(a, +1), 1u);  // inserted before b: order kept
+  EXPECT_EQ(c.add(a, +1), 2u);
+  EXPECT_EQ(c.add(b, -1), 1u);
+  EXPECT_EQ(c.add(b, -1), 0u);
+  EXPECT_EQ(c.size(), 1u);
+  EXPECT_EQ(c.add(b, -1), 0u);  // unknown: nothing to forget
+  EXPECT_EQ(c.add(odd, +1), 1u);  // another length still counts
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_EQ(c.add(a, -1), 1u);
+  EXPECT_EQ(c.add(a, -1), 0u);
+  EXPECT_EQ(c.add(odd, -1), 0u);
+  EXPECT_EQ(c.size(), 0u);
 }
 
 TEST(Validate, NamesTheObjectAndField) {

@@ -21,6 +21,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "kedge/base/packed_map.h"
 #include "kedge/base/status.h"
 #include "kedge/client/rest_client.h"
 
@@ -50,6 +51,18 @@ struct InformerOptions {
   std::chrono::seconds watch_timeout{300};
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{30000};
+  // What the cache keeps of each object. kObjects: the object as received;
+  // get/list return it, and handlers get it as on_update's old_obj and in
+  // on_delete after a relist. kVersions: only each object's key and
+  // resourceVersion, for handlers that keep their own digest of what they
+  // need (the service proxy: the JSON of 10k Services and EndpointSlices
+  // was ~65 MB beside its own ~8 MB, bench/README.md); get, list, old_obj
+  // and on_delete after a relist then see a stub holding only
+  // metadata.namespace (if any), .name and .resourceVersion. Added and
+  // updated objects, and deletions the server sends, are always delivered
+  // whole.
+  enum class Cache { kObjects, kVersions };
+  Cache cache = Cache::kObjects;
 };
 
 class Informer {
@@ -80,6 +93,7 @@ class Informer {
   Status watch_once();
   void apply_event(std::string_view type, Object obj);
   std::string query(bool watch) const;
+  bool keeps_objects() const { return options_.cache == InformerOptions::Cache::kObjects; }
   bool sleep_backoff(std::chrono::milliseconds d);
 
   RestClient& client_;
@@ -90,7 +104,12 @@ class Informer {
   std::condition_variable wake_;
   bool stopping_ = false;                  // guarded by mu_
   bool synced_ = false;                    // guarded by mu_
-  std::map<std::string, Object> cache_;    // "ns/name" → object; guarded by mu_
+  // Guarded by mu_: "ns/name" → object (Cache::kObjects) or → its
+  // resourceVersion (Cache::kVersions, in one block: 20k small map nodes
+  // allocated among the list's JSON pinned ~7 MB of freed heap); the other
+  // stays empty.
+  std::map<std::string, Object> cache_;
+  PackedMap versions_;
   std::string resource_version_;           // guarded by mu_
   std::unique_ptr<LineStream> stream_;     // guarded by mu_
 };
