@@ -15,28 +15,31 @@
 namespace kedge::cmd {
 namespace {
 
-// `kedge proxy` runs the lean kedge-proxy executable when it sits next to
-// this one (packages install both in /usr/bin): the same code
-// (proxy_cmd.cpp), but without mapping gRPC, protobuf, SQLite and the other
-// roles' code, which costs a standalone proxy ~8 MB of RSS for nothing
-// (bench/README.md, proxy). Without it, the proxy runs in this process.
-int run_proxy_lean_or_here(std::span<const std::string> args) {
+// `kedge proxy` and `kedge agent` run the lean kedge-proxy / kedge-agent
+// executables when they sit next to this one (packages install them all in
+// /usr/bin): the same code (proxy_cmd.cpp, agent_cmd.cpp), but without
+// mapping the other roles' code and libraries (gRPC, protobuf and SQLite
+// for the proxy; the store, SQLite and controllers for the agent), which
+// costs a standalone proxy ~8 MB of RSS for nothing (bench/README.md,
+// proxy). Without them, the role runs in this process.
+int run_lean_or_here(const char* lean_name, int (*here)(std::span<const std::string>), std::span<const std::string> args) {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    const std::string lean = (self.parent_path() / "kedge-proxy").string();
+    const std::string lean = (self.parent_path() / lean_name).string();
     if (::access(lean.c_str(), X_OK) == 0) {
       std::vector<char*> argv;
       argv.push_back(const_cast<char*>(lean.c_str()));
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
       ::execv(lean.c_str(), argv.data());
-      std::fprintf(stderr, "kedge: cannot run %s (%s); running the proxy in this process\n", lean.c_str(),
-                   std::strerror(errno));
+      std::fprintf(stderr, "kedge: cannot run %s (%s); running it in this process\n", lean.c_str(), std::strerror(errno));
     }
   }
-  return run_proxy(args);
+  return here(args);
 }
+int run_proxy_lean_or_here(std::span<const std::string> args) { return run_lean_or_here("kedge-proxy", run_proxy, args); }
+int run_agent_lean_or_here(std::span<const std::string> args) { return run_lean_or_here("kedge-agent", run_agent, args); }
 
 struct Role {
   std::string_view name;
@@ -47,7 +50,7 @@ struct Role {
 constexpr Role kRoles[] = {
     {"server", "run the control plane (API server, scheduler, controllers) plus an agent and proxy for this node",
      run_server},
-    {"agent", "run the node agent (kubelet) and service proxy on a worker device", run_agent},
+    {"agent", "run the node agent (kubelet) and service proxy on a worker device", run_agent_lean_or_here},
     {"store", "run the etcd v3 compatible store alone", run_store},
     {"proxy", "run the nftables service proxy alone", run_proxy_lean_or_here},
     {"version", "print version, git commit and build type", run_version},

@@ -73,5 +73,24 @@ TEST(KedgeBinary, ProxyRunsTheLeanBinaryNextToItElseItself) {
   EXPECT_EQ(lean.out, "lean: --manifests a dir --ipv6=false\n");
 }
 
+// The same for `kedge agent` and kedge-agent; `kedge server` never execs it.
+TEST(KedgeBinary, AgentRunsTheLeanBinaryNextToItElseItself) {
+  namespace fs = std::filesystem;
+  TempDir dir("kedge-lean");
+  fs::copy_file(kedge_binary(), dir / "kedge");
+  auto alone = run({(dir / "kedge").string(), "agent", "--help"});
+  EXPECT_EQ(alone.exit_code, 0) << alone.err;
+  EXPECT_NE(alone.out.find("Usage: kedge agent"), std::string::npos) << alone.out;
+
+  std::ofstream(dir / "kedge-agent") << "#!/bin/sh\necho \"lean: $*\"\nexit 7\n";
+  fs::permissions(dir / "kedge-agent", fs::perms::owner_all);
+  auto lean = run({(dir / "kedge").string(), "agent", "--kubeconfig", "a file"});
+  EXPECT_EQ(lean.exit_code, 7) << lean.err;
+  EXPECT_EQ(lean.out, "lean: --kubeconfig a file\n");
+  auto server = run({(dir / "kedge").string(), "server", "--help"});
+  EXPECT_EQ(server.exit_code, 0) << server.err;
+  EXPECT_NE(server.out.find("Usage: kedge server"), std::string::npos) << server.out;
+}
+
 }  // namespace
 }  // namespace kedge::testing
