@@ -29,6 +29,13 @@ int parse_or_exit(flags::FlagSet& set, const CommonOptions& common,
     std::fputs(set.usage().c_str(), stdout);
     return 0;
   }
+  // No role takes positional arguments: a stray word (`--disable-proxy
+  // true`, a typo'd flag without its dashes) would otherwise be ignored.
+  if (!set.positional().empty()) {
+    std::fprintf(stderr, "kedge: unexpected argument \"%s\" (flags start with --; booleans take --flag=false)\n",
+                 set.positional().front().c_str());
+    return 2;
+  }
   auto log_options = log::parse_options(common.log_level, common.log_format);
   if (!log_options.ok()) {
     std::fprintf(stderr, "kedge: %s\n", log_options.status().message().c_str());

@@ -54,6 +54,10 @@ TEST(KedgeBinary, UnknownCommandAndFlagAreNamed) {
   auto l = run({kedge_binary(), "version", "--log-level=loud", "--config=/dev/null"});
   EXPECT_EQ(l.exit_code, 2);
   EXPECT_NE(l.err.find("unknown log level \"loud\""), std::string::npos) << l.err;
+  // A boolean takes --flag=false: a separate word is refused, not ignored.
+  auto p = run({kedge_binary(), "store", "--config=/dev/null", "--log-level", "warn", "strict"});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_NE(p.err.find("unexpected argument \"strict\""), std::string::npos) << p.err;
 }
 
 // `kedge proxy` execs the kedge-proxy next to kedge with the same arguments
