@@ -1,13 +1,11 @@
 #include "pod_checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <fstream>
 #include <sstream>
 
 #include <boost/json.hpp>
+
+#include "kedge/base/file.h"
 
 namespace kedge::agent::detail {
 
@@ -46,8 +44,8 @@ Status PodCheckpoint::erase(const std::string& uid) {
   return write_locked();
 }
 
-// A temporary file, fsynced, renamed over the old one: a power cut leaves
-// either the old checkpoint or the new one, never half of one.
+// Through write_file_atomic: a power cut leaves the old checkpoint or the
+// new one, never half of one.
 Status PodCheckpoint::write_locked() {
   std::string body = "[";
   for (const auto& [uid, pod] : pods_) {
@@ -55,28 +53,7 @@ Status PodCheckpoint::write_locked() {
     body += pod;
   }
   body += "]\n";
-  const std::string tmp = path_.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_status("writing pod checkpoint " + tmp, errno);
-  std::size_t done = 0;
-  while (done < body.size()) {
-    const ssize_t n = ::write(fd, body.data() + done, body.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int e = errno;
-      ::close(fd);
-      return errno_status("writing pod checkpoint " + tmp, e);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int e = errno;
-    ::close(fd);
-    return errno_status("fsync of pod checkpoint " + tmp, e);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) return errno_status("renaming pod checkpoint to " + path_.string(), errno);
-  return ok_status();
+  return write_file_atomic(path_, body, 0600).with_context("writing the pod checkpoint");
 }
 
 Result<std::vector<client::Object>> PodCheckpoint::load() {

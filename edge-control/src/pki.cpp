@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "kedge/base/file.h"
 #include "kedge/base/log.h"
 
 namespace kedge::control {
@@ -40,28 +41,6 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
 constexpr long kCaDays = 3650;
 constexpr long kLeafDays = 365;
 constexpr long kRenewBeforeDays = 30;
-
-Status write_file_atomic(const fs::path& path, const std::string& data, mode_t mode) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return errno_status("open " + tmp.string(), errno);
-  ::fchmod(fd, mode);
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return errno_status("write " + tmp.string(), err);
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return errno_status("sync " + tmp.string(), errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_status("rename " + path.string(), errno);
-  return {};
-}
 
 Result<std::string> read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
