@@ -150,7 +150,10 @@ TEST(ChangeTracker, KeepsFirstBeforeAndLastAfter) {
   t.update("b", std::nullopt, 7);
   t.update("b", 7, std::nullopt);
   EXPECT_EQ(t.size(), 2u);
-  t.apply(cur);
+  t.drain([&](const std::string& key, std::optional<int>&& after) {
+    if (after) cur[key] = *after;
+    else cur.erase(key);
+  });
   EXPECT_TRUE(t.empty());
   EXPECT_EQ(cur, (std::map<std::string, int>{{"a", 3}}));
 }

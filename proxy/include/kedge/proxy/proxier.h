@@ -47,13 +47,6 @@ class ChangeTracker {
     for (const auto& [key, change] : pending_) f(key, change.after);
   }
   std::size_t size() const { return pending_.size(); }
-  // Applies every pending change to `current` and forgets them.
-  void apply(std::map<std::string, T>& current) {
-    drain([&](const std::string& key, std::optional<T>&& after) {
-      if (after) current[key] = std::move(*after);
-      else current.erase(key);
-    });
-  }
   // f(key, after) for every pending change, in key order; then forgets them.
   template <typename F>
   void drain(F&& f) {
