@@ -776,26 +776,29 @@ BuildResult build_ruleset_streamed(const ProxyState& state, const LayoutOptions&
   std::map<std::string, std::vector<const EndpointSlice*>> by_service;
   for (const auto& [key, sl] : state.slices) by_service[sl.namespace_name + "/" + sl.service_name].push_back(&sl);
   const std::uint32_t shards = std::max<std::uint32_t>(o.shards, 1);
-  std::vector<std::vector<const Service*>> per_shard(shards);
-  for (const auto& [key, svc] : state.services) per_shard[shard_of(key, shards)].push_back(&svc);
+  // Each shard's services with their slices, looked up once.
   static const std::vector<const EndpointSlice*> kNone;
-  // Room for every element up front: at 10k services the maps hold ~100k
-  // elements, and growing their vectors step by step copied them several
-  // times and faulted in fresh pages for each copy.
-  std::size_t all_endpoints = 0;
-  for (const auto& [key, sl] : state.slices) all_endpoints += sl.endpoints.size();
-  find_set(main, kHairpin).elements.reserve(all_endpoints);
+  struct Input {
+    const Service* service;
+    const std::vector<const EndpointSlice*>* slices;
+  };
+  std::vector<std::vector<Input>> per_shard(shards);
+  for (const auto& [key, svc] : state.services) {
+    auto it = by_service.find(key);
+    per_shard[shard_of(key, shards)].push_back(Input{&svc, it == by_service.end() ? &kNone : &it->second});
+  }
+  // Room for the large maps' elements up front: at 10k services they hold
+  // ~70k, and growing their vectors step by step copied them several times
+  // and faulted in fresh pages for each copy.
   find_set(main, kClusterIps).elements.reserve(state.services.size());
   for (std::uint32_t i = 0; i < shards; ++i) {
     nl::Ruleset shard = empty_table(f, shard_table(o, i));
     add_static(shard, o, f, Where::kShard);
     std::size_t keys = 0, backends = 0;
-    for (const Service* svc : per_shard[i]) {
+    for (const auto& [svc, slices] : per_shard[i]) {
       const std::size_t addresses = svc->cluster_ips.size() + svc->external_ips.size() + svc->load_balancer_ips.size();
       std::size_t endpoints = 0;
-      if (auto it = by_service.find(key_of(*svc)); it != by_service.end()) {
-        for (const auto* sl : it->second) endpoints += sl->endpoints.size();
-      }
+      for (const auto* sl : *slices) endpoints += sl->endpoints.size();
       keys += svc->ports.size() * addresses;
       backends += svc->ports.size() * addresses * std::min<std::size_t>(endpoints, o.shared_balancing_max);
     }
@@ -803,10 +806,9 @@ BuildResult build_ruleset_streamed(const ProxyState& state, const LayoutOptions&
     find_set(shard, kBackends).elements.reserve(backends);
     Tables t{main, shard};
     auto& hairpin = find_set(main, kHairpin).elements;
-    for (const Service* svc : per_shard[i]) {
-      auto it = by_service.find(key_of(*svc));
+    for (const auto& [svc, slices] : per_shard[i]) {
       const std::size_t had = hairpin.size();
-      add_service(t, out, *svc, it == by_service.end() ? kNone : it->second, o, f);
+      add_service(t, out, *svc, *slices, o, f);
       std::vector<const nl::ElementBytes*> mine;  // this service's pairs, once each
       for (std::size_t e = had; e < hairpin.size(); ++e) mine.push_back(&hairpin[e].key);
       std::sort(mine.begin(), mine.end(), [](const nl::ElementBytes* a, const nl::ElementBytes* b) { return *a < *b; });
