@@ -1,6 +1,9 @@
 // The kedge binary as a user meets it: help, version, flag errors.
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -60,40 +63,43 @@ TEST(KedgeBinary, UnknownCommandAndFlagAreNamed) {
   EXPECT_NE(p.err.find("unexpected argument \"strict\""), std::string::npos) << p.err;
 }
 
-// `kedge proxy` execs the kedge-proxy next to kedge with the same arguments
-// (cmd/main.cpp), and runs the proxy itself when there is none.
-TEST(KedgeBinary, ProxyRunsTheLeanBinaryNextToItElseItself) {
+// `kedge <role>` execs kedge-<role> next to kedge with the same arguments
+// (cmd/main.cpp), and runs the role itself when there is none. `args` are
+// handed on; a fake kedge-<role> echoes them and exits 7. `then` gets the
+// directory holding kedge and the fake for further checks.
+void expect_lean_binary_or_itself(const std::string& role, const std::vector<std::string>& args,
+                                  const std::function<void(const std::filesystem::path&)>& then = {}) {
   namespace fs = std::filesystem;
   TempDir dir("kedge-lean");
   fs::copy_file(kedge_binary(), dir / "kedge");
-  auto alone = run({(dir / "kedge").string(), "proxy", "--help"});
+  auto alone = run({(dir / "kedge").string(), role, "--help"});
   EXPECT_EQ(alone.exit_code, 0) << alone.err;
-  EXPECT_NE(alone.out.find("Usage: kedge proxy"), std::string::npos) << alone.out;
+  EXPECT_NE(alone.out.find("Usage: kedge " + role), std::string::npos) << alone.out;
 
-  std::ofstream(dir / "kedge-proxy") << "#!/bin/sh\necho \"lean: $*\"\nexit 7\n";
-  fs::permissions(dir / "kedge-proxy", fs::perms::owner_all);
-  auto lean = run({(dir / "kedge").string(), "proxy", "--manifests", "a dir", "--ipv6=false"});
+  const fs::path lean_path = dir / ("kedge-" + role);
+  std::ofstream(lean_path) << "#!/bin/sh\necho \"lean: $*\"\nexit 7\n";
+  fs::permissions(lean_path, fs::perms::owner_all);
+  std::vector<std::string> argv = {(dir / "kedge").string(), role};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto lean = run(argv);
   EXPECT_EQ(lean.exit_code, 7) << lean.err;
-  EXPECT_EQ(lean.out, "lean: --manifests a dir --ipv6=false\n");
+  std::string echoed = "lean:";
+  for (const auto& a : args) echoed += " " + a;
+  EXPECT_EQ(lean.out, echoed + "\n");
+  if (then) then(dir.path());
 }
 
-// The same for `kedge agent` and kedge-agent; `kedge server` never execs it.
-TEST(KedgeBinary, AgentRunsTheLeanBinaryNextToItElseItself) {
-  namespace fs = std::filesystem;
-  TempDir dir("kedge-lean");
-  fs::copy_file(kedge_binary(), dir / "kedge");
-  auto alone = run({(dir / "kedge").string(), "agent", "--help"});
-  EXPECT_EQ(alone.exit_code, 0) << alone.err;
-  EXPECT_NE(alone.out.find("Usage: kedge agent"), std::string::npos) << alone.out;
+TEST(KedgeBinary, ProxyRunsTheLeanBinaryNextToItElseItself) {
+  expect_lean_binary_or_itself("proxy", {"--manifests", "a dir", "--ipv6=false"});
+}
 
-  std::ofstream(dir / "kedge-agent") << "#!/bin/sh\necho \"lean: $*\"\nexit 7\n";
-  fs::permissions(dir / "kedge-agent", fs::perms::owner_all);
-  auto lean = run({(dir / "kedge").string(), "agent", "--kubeconfig", "a file"});
-  EXPECT_EQ(lean.exit_code, 7) << lean.err;
-  EXPECT_EQ(lean.out, "lean: --kubeconfig a file\n");
-  auto server = run({(dir / "kedge").string(), "server", "--help"});
-  EXPECT_EQ(server.exit_code, 0) << server.err;
-  EXPECT_NE(server.out.find("Usage: kedge server"), std::string::npos) << server.out;
+TEST(KedgeBinary, AgentRunsTheLeanBinaryNextToItElseItself) {
+  expect_lean_binary_or_itself("agent", {"--kubeconfig", "a file"}, [](const std::filesystem::path& dir) {
+    // `kedge server` runs its agent in-process: it never execs kedge-agent.
+    auto server = run({(dir / "kedge").string(), "server", "--help"});
+    EXPECT_EQ(server.exit_code, 0) << server.err;
+    EXPECT_NE(server.out.find("Usage: kedge server"), std::string::npos) << server.out;
+  });
 }
 
 }  // namespace
