@@ -15,13 +15,14 @@
 namespace kedge::cmd {
 namespace {
 
-// `kedge proxy` and `kedge agent` run the lean kedge-proxy / kedge-agent
-// executables when they sit next to this one (packages install them all in
-// /usr/bin): the same code (proxy_cmd.cpp, agent_cmd.cpp), but without
-// mapping the other roles' code and libraries (gRPC, protobuf and SQLite
-// for the proxy; the store, SQLite and controllers for the agent), which
-// costs a standalone proxy ~8 MB of RSS for nothing (bench/README.md,
-// proxy). Without them, the role runs in this process.
+// `kedge proxy`, `kedge agent` and `kedge store` run the lean kedge-proxy /
+// kedge-agent / kedge-store executables when they sit next to this one
+// (packages install them all in /usr/bin): the same code (proxy_cmd.cpp,
+// agent_cmd.cpp, store_cmd.cpp), but without mapping the other roles' code
+// and libraries (gRPC, protobuf and SQLite for the proxy; the store, SQLite
+// and controllers for the agent; the API server, agent and libcurl's tree
+// for the store), which costs a standalone proxy ~8 MB of RSS for nothing
+// (bench/README.md, proxy). Without them, the role runs in this process.
 int run_lean_or_here(const char* lean_name, int (*here)(std::span<const std::string>), std::span<const std::string> args) {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -40,6 +41,7 @@ int run_lean_or_here(const char* lean_name, int (*here)(std::span<const std::str
 }
 int run_proxy_lean_or_here(std::span<const std::string> args) { return run_lean_or_here("kedge-proxy", run_proxy, args); }
 int run_agent_lean_or_here(std::span<const std::string> args) { return run_lean_or_here("kedge-agent", run_agent, args); }
+int run_store_lean_or_here(std::span<const std::string> args) { return run_lean_or_here("kedge-store", run_store, args); }
 
 struct Role {
   std::string_view name;
@@ -51,7 +53,7 @@ constexpr Role kRoles[] = {
     {"server", "run the control plane (API server, scheduler, controllers) plus an agent and proxy for this node",
      run_server},
     {"agent", "run the node agent (kubelet) and service proxy on a worker device", run_agent_lean_or_here},
-    {"store", "run the etcd v3 compatible store alone", run_store},
+    {"store", "run the etcd v3 compatible store alone", run_store_lean_or_here},
     {"proxy", "run the nftables service proxy alone", run_proxy_lean_or_here},
     {"version", "print version, git commit and build type", run_version},
 };

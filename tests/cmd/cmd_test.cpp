@@ -93,6 +93,10 @@ TEST(KedgeBinary, ProxyRunsTheLeanBinaryNextToItElseItself) {
   expect_lean_binary_or_itself("proxy", {"--manifests", "a dir", "--ipv6=false"});
 }
 
+TEST(KedgeBinary, StoreRunsTheLeanBinaryNextToItElseItself) {
+  expect_lean_binary_or_itself("store", {"--data-dir", "a dir", "--durability", "relaxed"});
+}
+
 TEST(KedgeBinary, AgentRunsTheLeanBinaryNextToItElseItself) {
   expect_lean_binary_or_itself("agent", {"--kubeconfig", "a file"}, [](const std::filesystem::path& dir) {
     // `kedge server` runs its agent in-process: it never execs kedge-agent.

@@ -57,7 +57,8 @@ TEST_F(Packages, DebHasBinaryUnitsConfigAndDataDir) {
   ASSERT_TRUE(fs::exists(deb)) << "missing " << deb << "\n" << cpack_.out;
   auto contents = run({"dpkg-deb", "-c", deb.string()});
   ASSERT_EQ(contents.exit_code, 0) << contents.err;
-  for (const char* want : {"./usr/bin/kedge", "./usr/bin/kedge-proxy", "./usr/bin/kedge-agent", "./lib/systemd/system/kedge-server.service",
+  for (const char* want : {"./usr/bin/kedge", "./usr/bin/kedge-proxy", "./usr/bin/kedge-agent", "./usr/bin/kedge-store",
+                           "./lib/systemd/system/kedge-server.service",
                            "./lib/systemd/system/kedge-agent.service",
                            "./lib/systemd/system/kedge-store.service", "./etc/kedge/config.yaml",
                            "./var/lib/kedge/images/"}) {
@@ -82,7 +83,8 @@ TEST_F(Packages, RpmHasBinaryUnitsAndNoreplaceConfig) {
   ASSERT_TRUE(fs::exists(rpm)) << "missing " << rpm << "\n" << cpack_.out;
   auto list = run({"rpm", "-qpl", rpm.string()});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  for (const char* want : {"/usr/bin/kedge", "/usr/bin/kedge-proxy", "/usr/bin/kedge-agent", "/lib/systemd/system/kedge-server.service",
+  for (const char* want : {"/usr/bin/kedge", "/usr/bin/kedge-proxy", "/usr/bin/kedge-agent", "/usr/bin/kedge-store",
+                           "/lib/systemd/system/kedge-server.service",
                            "/lib/systemd/system/kedge-agent.service", "/etc/kedge/config.yaml",
                            "/var/lib/kedge\n", "/var/lib/kedge/images"}) {
     EXPECT_NE(list.out.find(want), std::string::npos) << want << " not in\n" << list.out;
