@@ -3,13 +3,16 @@
 //
 //   store_bench --endpoint http://127.0.0.1:2379 [--pid PID] [--clients 1,16,256]
 //               [--seconds 10] [--value-size 256] [--range-keys 10000]
-//               [--watch-samples 200]
+//               [--watch-samples 200] [--idle-seconds 5]
 //
 // Puts run as asynchronous unary calls (gRPC callback API): `clients`
 // requests are always in flight, spread over a few channels like a fleet of
 // clients would be. Prints one "metric value" line per figure; with --pid it
 // also reports the server's disk writes per 1,000 puts (/proc/PID/io
-// write_bytes) and RSS (/proc/PID/status).
+// write_bytes) and RSS (/proc/PID/status): right after the runs, the peak,
+// and again after --idle-seconds without requests (what a quiet server keeps:
+// kedge's pool trims the heap after a quiet second, Go's scavenger returns
+// memory in the background).
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -38,6 +41,7 @@ struct Args {
   int value_size = 256;
   int range_keys = 10000;
   int watch_samples = 200;
+  int idle_seconds = 5;
 };
 
 long proc_field(long pid, const char* file, const std::string& field) {
@@ -244,6 +248,7 @@ int main(int argc, char** argv) {
     else if (k == "--value-size") a.value_size = std::stoi(v);
     else if (k == "--range-keys") a.range_keys = std::stoi(v);
     else if (k == "--watch-samples") a.watch_samples = std::stoi(v);
+    else if (k == "--idle-seconds") a.idle_seconds = std::stoi(v);
     else {
       std::fprintf(stderr, "store_bench: unknown flag %s\n", k.c_str());
       return 2;
@@ -260,6 +265,8 @@ int main(int argc, char** argv) {
   if (a.pid) {
     std::printf("rss_kib %ld\n", proc_field(a.pid, "status", "VmRSS:"));
     std::printf("peak_rss_kib %ld\n", proc_field(a.pid, "status", "VmHWM:"));
+    std::this_thread::sleep_for(std::chrono::seconds(a.idle_seconds));
+    std::printf("idle_rss_kib %ld\n", proc_field(a.pid, "status", "VmRSS:"));
   }
   return 0;
 }

@@ -102,7 +102,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
   // checkpointer thread every ~4 MiB of WAL. journal_size_limit shrinks the
   // WAL file back when it restarts, so it never keeps its largest burst.
   KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=16777216;"
-                                "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY"));
+                                "PRAGMA temp_store=MEMORY"));
+  KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA cache_size=-" + std::to_string(std::max(64, options.writer_cache_kib))));
   KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
   impl->rev = meta.revision;
   impl->compacted = meta.compact_revision;
@@ -113,7 +114,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
 
   for (int i = 0; i < std::max(1, options.read_connections); ++i) {
     KEDGE_ASSIGN_OR_RETURN(auto reader, Db::open(impl->db_path, true));
-    KEDGE_RETURN_IF_ERROR(reader->exec("PRAGMA cache_size=-4096"));
+    KEDGE_RETURN_IF_ERROR(reader->exec("PRAGMA cache_size=-" + std::to_string(std::max(64, options.reader_cache_kib))));
     impl->pool.push_back(std::move(reader));
   }
 

@@ -1,10 +1,13 @@
 #include "worker_pool.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 namespace kedge::store::etcd {
 
-WorkerPool::WorkerPool(int min_threads, int max_threads) : max_threads_(std::max(1, max_threads)) {
+WorkerPool::WorkerPool(int min_threads, int max_threads, std::chrono::milliseconds trim_after)
+    : max_threads_(std::max(1, max_threads)), trim_after_(trim_after) {
   std::lock_guard lock(mu_);
   for (int i = 0; i < std::clamp(min_threads, 1, max_threads_); ++i) spawn_locked();
 }
@@ -40,19 +43,42 @@ void WorkerPool::stop() {
   }
 }
 
+std::uint64_t WorkerPool::trims() const {
+  std::lock_guard lock(mu_);
+  return trims_;
+}
+
 void WorkerPool::loop() {
+  bool after_work = false;  // this pass follows a work item
   while (true) {
     std::function<void()> work;
     {
       std::unique_lock lock(mu_);
+      if (after_work) ++done_;
       ++idle_;
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      const auto has_work = [this] { return stopping_ || !queue_.empty(); };
+      // The last thread to go idle after new work waits (bounded) to trim;
+      // every other wait, and this one after trimming, has no timeout.
+      if (!trim_waiter_ && done_ != trimmed_at_ && idle_ == static_cast<int>(threads_.size())) {
+        trim_waiter_ = true;
+        const bool woken = cv_.wait_for(lock, trim_after_, has_work);
+        trim_waiter_ = false;
+        if (!woken && idle_ == static_cast<int>(threads_.size())) {
+          trimmed_at_ = done_;
+          ++trims_;
+          lock.unlock();
+          ::malloc_trim(0);
+          lock.lock();
+        }
+      }
+      cv_.wait(lock, has_work);
       --idle_;
       if (queue_.empty()) return;  // stopping and drained
       work = std::move(queue_.front());
       queue_.pop_front();
     }
     work();
+    after_work = true;
   }
 }
 

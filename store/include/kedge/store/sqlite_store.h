@@ -73,6 +73,13 @@ struct SqliteStoreOptions {
   // Read-only connections (concurrent reads beyond this wait for a free one).
   int read_connections = 4;
 
+  // SQLite's own page cache per connection (PRAGMA cache_size). Pages it
+  // evicts stay in the kernel's page cache, so a smaller cache costs a
+  // pread per page re-read, not a disk read; it is anonymous memory the
+  // process keeps for good once filled (bench/README.md, store RSS).
+  int writer_cache_kib = 2048;
+  int reader_cache_kib = 1024;
+
   // Largest number of requests one group commit may carry.
   int max_batch_requests = 1024;
 
