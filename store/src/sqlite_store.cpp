@@ -171,6 +171,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
 
   impl->hub->start();
   impl->lessor->start();
+  impl->completer = std::thread([raw] { raw->run_completer(); });
   impl->writer = std::thread([raw] { raw->run_writer(); });
   impl->compactor = std::thread([raw] { raw->run_compactor(); });
   impl->checkpointer = std::thread([raw] { raw->run_checkpointer(); });
@@ -196,6 +197,12 @@ SqliteStore::~SqliteStore() {
   }
   s.queue_cv.notify_all();
   if (s.writer.joinable()) s.writer.join();
+  {
+    std::lock_guard lock(s.done_mu);
+    s.done_stop = true;
+  }
+  s.done_cv.notify_all();
+  if (s.completer.joinable()) s.completer.join();
   s.hub->stop();
   {
     std::lock_guard lock(s.checkpoint_mu);
@@ -256,8 +263,12 @@ void SqliteStore::Impl::submit_async(WriteRequest request, std::function<void(Wr
   op->request = std::move(request);
   op->callback = std::move(callback);
   {
-    std::lock_guard lock(queue_mu);
-    if (stopping) return;
+    std::unique_lock lock(queue_mu);
+    if (stopping) {
+      lock.unlock();
+      op->callback(etcd_errors::stopped());
+      return;
+    }
     queue.push_back(std::move(op));
   }
   queue_cv.notify_one();
@@ -272,6 +283,41 @@ void finish(WriteOp& op, WriteResult result) {
   }
 }
 }  // namespace
+
+void SqliteStore::Impl::complete(std::vector<std::unique_ptr<WriteOp>>& ops, std::vector<WriteResult>& results) {
+  std::vector<Completion> later;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i]->callback) {
+      later.emplace_back(std::move(ops[i]), std::move(results[i]));
+    } else {
+      ops[i]->promise.set_value(std::move(results[i]));
+    }
+  }
+  if (later.empty()) return;
+  {
+    std::lock_guard lock(done_mu);
+    if (done_queue.empty()) {
+      done_queue = std::move(later);
+    } else {
+      std::move(later.begin(), later.end(), std::back_inserter(done_queue));
+    }
+  }
+  done_cv.notify_one();
+}
+
+void SqliteStore::Impl::run_completer() {
+  std::vector<Completion> work;
+  while (true) {
+    {
+      std::unique_lock lock(done_mu);
+      done_cv.wait(lock, [&] { return done_stop || !done_queue.empty(); });
+      if (done_queue.empty()) return;  // stopping and drained
+      work.swap(done_queue);
+    }
+    for (auto& [op, result] : work) op->callback(std::move(result));
+    work.clear();
+  }
+}
 
 namespace {
 bool is_background(const WriteRequest& request) {
@@ -358,7 +404,8 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
     compacted = start_compacted;
     Status reload = reload_lessor(db);
     if (!reload.ok()) log::logger("store")->error("lease table reload failed: {}", reload.to_string());
-    for (auto& op : batch) finish(*op, failure);
+    std::vector<WriteResult> failed(batch.size(), WriteResult(failure));
+    complete(batch, failed);
     return;
   }
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
@@ -374,7 +421,10 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
   hub->publish(std::move(events), rev);
   if (compacted != start_compacted) hub->set_compacted(compacted);
   for (auto& fn : after_commit) fn();
-  for (std::size_t i = 0; i < batch.size(); ++i) finish(*batch[i], std::move(*results[i]));
+  std::vector<WriteResult> answers;
+  answers.reserve(batch.size());
+  for (auto& r : results) answers.push_back(std::move(*r));
+  complete(batch, answers);
 }
 
 Result<Revision> SqliteStore::Impl::lease_revoke_in(Db& db, LeaseId id, std::vector<mvcc::RevisionEvents>& events) {

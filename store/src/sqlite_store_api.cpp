@@ -30,24 +30,75 @@ Result<RangeResponse> SqliteStore::range(const RangeRequest& request) {
   });
 }
 
-Result<PutResponse> SqliteStore::put(const PutRequest& request) {
+// The checks every write passes before it is queued (etcd answers these
+// without touching its log), then the write as the writer takes it.
+Result<WriteRequest> SqliteStore::Impl::admit(const PutRequest& request) const {
   KEDGE_RETURN_IF_ERROR(validate_put(request));
   WriteRequest write = request;
-  if (request_size(write) > impl_->options.max_request_bytes) return etcd_errors::request_too_large();
+  if (request_size(write) > options.max_request_bytes) return etcd_errors::request_too_large();
+  return write;
+}
+
+Result<WriteRequest> SqliteStore::Impl::admit(const DeleteRangeRequest& request) const {
+  if (request.key.empty()) return etcd_errors::empty_key();
+  WriteRequest write = request;
+  if (request_size(write) > options.max_request_bytes) return etcd_errors::request_too_large();
+  return write;
+}
+
+Result<WriteRequest> SqliteStore::Impl::admit(const TxnRequest& request) const {
+  KEDGE_RETURN_IF_ERROR(validate_txn(request, options.max_txn_ops));
+  WriteRequest write = request;
+  if (request_size(write) > options.max_request_bytes) return etcd_errors::request_too_large();
+  return write;
+}
+
+namespace {
+
+// Queues an admitted write whose answer goes to `done` (see Store::try_*).
+template <typename T, typename Req>
+void submit_to(SqliteStore::Impl& impl, const Req& request, Store::Done<T>& done) {
+  Result<WriteRequest> write = impl.admit(request);
+  if (!write.ok()) {
+    done(write.status());
+    return;
+  }
+  impl.submit_async(std::move(*write), [done = std::move(done)](WriteResult result) {
+    done(take<T>(std::move(result)));
+  });
+}
+
+}  // namespace
+
+Result<PutResponse> SqliteStore::put(const PutRequest& request) {
+  KEDGE_ASSIGN_OR_RETURN(WriteRequest write, impl_->admit(request));
   return take<PutResponse>(impl_->submit(std::move(write)));
 }
 
+bool SqliteStore::try_put_async(const PutRequest& request, Done<PutResponse>& done) {
+  submit_to<PutResponse>(*impl_, request, done);
+  return true;
+}
+
 Result<DeleteRangeResponse> SqliteStore::delete_range(const DeleteRangeRequest& request) {
-  if (request.key.empty()) return etcd_errors::empty_key();
-  WriteRequest write = request;
-  if (request_size(write) > impl_->options.max_request_bytes) return etcd_errors::request_too_large();
+  KEDGE_ASSIGN_OR_RETURN(WriteRequest write, impl_->admit(request));
   return take<DeleteRangeResponse>(impl_->submit(std::move(write)));
 }
 
+bool SqliteStore::try_delete_range_async(const DeleteRangeRequest& request, Done<DeleteRangeResponse>& done) {
+  submit_to<DeleteRangeResponse>(*impl_, request, done);
+  return true;
+}
+
+bool SqliteStore::try_txn_async(const TxnRequest& request, Done<TxnResponse>& done) {
+  // A read-only txn is answered from a reader snapshot, a blocking read.
+  if (txn_is_read_only(request)) return false;
+  submit_to<TxnResponse>(*impl_, request, done);
+  return true;
+}
+
 Result<TxnResponse> SqliteStore::txn(const TxnRequest& request) {
-  KEDGE_RETURN_IF_ERROR(validate_txn(request, impl_->options.max_txn_ops));
-  WriteRequest write = request;
-  if (request_size(write) > impl_->options.max_request_bytes) return etcd_errors::request_too_large();
+  KEDGE_ASSIGN_OR_RETURN(WriteRequest write, impl_->admit(request));
   if (txn_is_read_only(request)) {
     // Reads only: answer from a snapshot without waiting for the writer.
     return impl_->with_reader([&](Db& db) -> Result<TxnResponse> {

@@ -72,6 +72,21 @@ class Store {
   virtual Result<PutResponse> put(const PutRequest& request) = 0;
   virtual Result<DeleteRangeResponse> delete_range(const DeleteRangeRequest& request) = 0;
   virtual Result<TxnResponse> txn(const TxnRequest& request) = 0;
+
+  // Writes that answer later, for callers that must not block (the etcd
+  // front's gRPC reactors). A store that queues writes itself takes `done`
+  // and returns true: `done` then runs exactly once, on a store thread after
+  // the commit (or before this returns, for a request refused up front), and
+  // must not block. false (the default, and a read-only Txn, which needs a
+  // blocking read) leaves `done` untouched: the caller runs the blocking
+  // method on a thread that may block.
+  template <typename T>
+  using Done = std::function<void(Result<T>)>;
+  virtual bool try_put_async(const PutRequest& /*request*/, Done<PutResponse>& /*done*/) { return false; }
+  virtual bool try_delete_range_async(const DeleteRangeRequest& /*request*/, Done<DeleteRangeResponse>& /*done*/) {
+    return false;
+  }
+  virtual bool try_txn_async(const TxnRequest& /*request*/, Done<TxnResponse>& /*done*/) { return false; }
   // Drops history at revisions below `revision`. `physical` waits until the
   // space is reclaimed.
   virtual Result<CompactResponse> compact(Revision revision, bool physical) = 0;
