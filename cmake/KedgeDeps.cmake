@@ -15,16 +15,25 @@ pkg_check_modules(NFTNL REQUIRED IMPORTED_TARGET libnftnl)
 pkg_check_modules(MNL REQUIRED IMPORTED_TARGET libmnl)
 pkg_check_modules(NL3 REQUIRED IMPORTED_TARGET libnl-3.0 libnl-route-3.0)
 pkg_check_modules(CGROUP REQUIRED IMPORTED_TARGET libcgroup)
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
 
 find_program(KEDGE_PROTOC protoc REQUIRED)
 find_program(KEDGE_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 
-# kedge_proto_library(<name> PROTOS a.proto b.proto [GRPC] [IMPORT_DIR dir])
+# kedge_proto_library(<name> PROTOS a.proto b.proto [GRPC] [LITE] [IMPORT_DIR dir])
 # Generates C++ for the given protos into the build tree and wraps it in a static
 # library, compiled without warnings, so no heavy generated header leaks into
 # widely included project headers unless a target links it on purpose.
+#
+# LITE: the protos say `option optimize_for = LITE_RUNTIME`, so their code
+# needs only libprotobuf-lite (0.8 MB against the full library's 3.3 MB). The
+# executable picks the runtime: libprotobuf-lite if it sets the target
+# property KEDGE_PROTOBUF_LITE (kedge-agent), else the full libprotobuf, whose
+# symbols are a superset of lite's. Never both in one process: each carries
+# its own copy of protobuf's globals and both would initialize and free the
+# one the dynamic linker binds (protobuf issue #44: a double free at exit).
 function(kedge_proto_library name)
-  cmake_parse_arguments(P "GRPC" "IMPORT_DIR" "PROTOS" ${ARGN})
+  cmake_parse_arguments(P "GRPC;LITE" "IMPORT_DIR" "PROTOS" ${ARGN})
   if(NOT P_IMPORT_DIR)
     set(P_IMPORT_DIR ${CMAKE_CURRENT_SOURCE_DIR})
   endif()
@@ -50,7 +59,15 @@ function(kedge_proto_library name)
   target_include_directories(${name} SYSTEM PUBLIC ${out})
   # -w only for the generated sources themselves: linking PUBLIC would silence
   # every warning in each target that uses the protos.
-  target_link_libraries(${name} PUBLIC protobuf::libprotobuf PRIVATE kedge_generated_flags)
+  if(P_LITE)
+    # $<TARGET_PROPERTY:prop> in a usage requirement reads the consuming
+    # (linking) target's property.
+    target_link_libraries(${name} PUBLIC
+      $<IF:$<BOOL:$<TARGET_PROPERTY:KEDGE_PROTOBUF_LITE>>,protobuf::libprotobuf-lite,protobuf::libprotobuf>
+      PRIVATE kedge_generated_flags)
+  else()
+    target_link_libraries(${name} PUBLIC protobuf::libprotobuf PRIVATE kedge_generated_flags)
+  endif()
   if(P_GRPC)
     target_link_libraries(${name} PUBLIC gRPC::grpc++)
   endif()

@@ -1,11 +1,6 @@
 #include "kedge/cri/grpc_health.h"
 
-#include <future>
-
-#include <grpcpp/create_channel.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/byte_buffer.h>
+#include "grpc_channel.h"
 
 namespace kedge::cri {
 
@@ -80,31 +75,16 @@ std::string to_string(HealthStatus s) {
 
 Result<HealthStatus> check_grpc_health(const std::string& target, const std::string& service,
                                        std::chrono::milliseconds timeout) {
-  grpc::ChannelArguments args;
-  // A probe is one call: no retries, no reuse of a subchannel across probes.
-  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + timeout);
-  const std::string body = encode_request(service);
-  grpc::Slice slice(body);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, kCheckMethod, grpc::StubOptions(), &request, &response,
-                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  const grpc::Status s = done.get_future().get();
-  if (!s.ok()) {
-    return Status(static_cast<Code>(s.error_code()),
-                  "grpc health check of " + target + " failed: " + s.error_message());
-  }
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return data_loss("grpc health: unreadable response");
-  std::string bytes;
-  for (const auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-  return decode_response(bytes);
+  auto fail = [&target](const Status& s) {
+    return Status(s.code(), "grpc health check of " + target + " failed: " + s.message());
+  };
+  // A probe is one call on its own connection: nothing kept between probes
+  // (a pod's IP is reused by the next pod), no retries.
+  auto channel = GrpcChannel::create({.target = target, .max_receive_bytes = 64 * 1024, .max_idle_connections = 0});
+  if (!channel.ok()) return fail(channel.status());
+  auto response = (*channel)->call(kCheckMethod, encode_request(service), timeout);
+  if (!response.ok()) return fail(response.status());
+  return decode_response(*response);
 }
 
 }  // namespace kedge::cri

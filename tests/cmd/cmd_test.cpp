@@ -106,5 +106,23 @@ TEST(KedgeBinary, AgentRunsTheLeanBinaryNextToItElseItself) {
   });
 }
 
+// The agent's memory target rests on what kedge-agent maps: its CRI client
+// has its own HTTP/2 transport and protobuf-lite messages, so no grpc++ stack
+// and no full libprotobuf may come back through a new dependency.
+TEST(KedgeBinary, LeanAgentLoadsNoGrpcStackNorFullProtobuf) {
+  const auto agent = std::filesystem::path(kedge_binary()).parent_path() / "kedge-agent";
+  ASSERT_TRUE(std::filesystem::exists(agent)) << agent;
+  auto r = run({"ldd", agent.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* lib : {"libgrpc", "libgpr", "libabsl", "libcares", "libre2", "libupb", "libprotobuf.so"}) {
+    EXPECT_EQ(r.out.find(lib), std::string::npos) << lib << " is back in kedge-agent:\n" << r.out;
+  }
+  EXPECT_NE(r.out.find("libprotobuf-lite.so"), std::string::npos) << r.out;
+  // And the kedge binary, which keeps grpc++ for the store, binds the CRI
+  // messages to the full library: never both protobuf runtimes in a process.
+  auto k = run({"ldd", kedge_binary()});
+  EXPECT_EQ(k.out.find("libprotobuf-lite.so"), std::string::npos) << k.out;
+}
+
 }  // namespace
 }  // namespace kedge::testing

@@ -1,10 +1,12 @@
 // grpc.health.v1.Health/Check — the call behind a container's `grpc:` probe
 // (upstream's kubelet dials the pod IP and asks for the probe's `service`).
-// It lives in cri/ because this library already carries gRPC; the messages
-// are two one-field protobufs, encoded by hand, so no generated code.
+// It lives in cri/ because it shares the CRI client's gRPC transport
+// (HTTP/2 over libnghttp2, here plaintext h2c over TCP); the messages are two
+// one-field protobufs, encoded by hand, so no generated code.
 //
-// Thread-safety: reentrant; each call opens its own channel and blocks the
-// calling thread for at most `timeout`. Never call it on an event loop.
+// Thread-safety: reentrant; each call opens its own connection and blocks the
+// calling thread for at most `timeout` (plus name resolution of a host name).
+// Never call it on an event loop.
 #pragma once
 
 #include <chrono>

@@ -3,12 +3,13 @@
 //
 // The interface is pure virtual so the agent can be tested against an
 // in-memory fake; connect() returns the real one, a gRPC client over a unix
-// socket. Every call carries a deadline (ClientOptions); a call that runs
+// socket (HTTP/2 on libnghttp2, protobuf-lite messages; see cri/README.md). Every call carries a deadline (ClientOptions); a call that runs
 // past it returns DEADLINE_EXCEEDED. Errors carry the runtime's gRPC code
 // (kedge::Code uses the same numbering) and name the method and the socket.
 //
 // Thread-safety: every method may be called from any thread concurrently
-// (the gRPC implementation shares one channel). Calls block the calling
+// (the implementation keeps a small pool of connections; concurrent calls
+// use separate ones, and no thread of its own). Calls block the calling
 // thread until the runtime answers or the deadline passes, so never call
 // them from an event loop thread; the agent runs them on its CRI threads.
 #pragma once

@@ -1,19 +1,17 @@
-// The gRPC implementation of RuntimeClient. One channel, two stubs; gRPC
-// stubs are thread-safe, so this class holds no lock.
+// The CRI implementation of RuntimeClient: runtime.v1 messages
+// (protobuf-lite) over GrpcChannel's HTTP/2 transport on the runtime's unix
+// socket. The channel is thread-safe, so this class holds no lock.
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <mutex>
-#include <set>
 #include <utility>
 
-#include <grpcpp/grpcpp.h>
-
 #include "convert.h"
+#include "grpc_channel.h"
 #include "kedge/base/log.h"
-#include "kedge/cri/api.grpc.pb.h"
+#include "kedge/cri/api.pb.h"
 #include "kedge/cri/runtime_client.h"
 
 namespace kedge::cri {
@@ -23,55 +21,45 @@ namespace pb = ::runtime::v1;
 using std::chrono::milliseconds;
 
 // kubelet's limit for CRI responses (ListContainers on a busy node).
-constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+constexpr std::size_t kMaxMessageBytes = 16 * 1024 * 1024;
 constexpr std::string_view kUnixScheme = "unix://";
+constexpr std::string_view kRuntimeService = "/runtime.v1.RuntimeService/";
+constexpr std::string_view kImageService = "/runtime.v1.ImageService/";
+constexpr char kUnreachableHint[] =
+    "is the container runtime running? (point --container-runtime-endpoint at its socket)";
 
-Status from_grpc(const grpc::Status& s, std::string_view method, const std::string& endpoint) {
-  // kedge::Code shares gRPC's canonical numbering.
-  auto code = static_cast<Code>(s.error_code());
-  return Status(code, "CRI " + std::string(method) + " on " + endpoint + ": " + s.error_message());
-}
-
-class GrpcRuntimeClient final : public RuntimeClient {
+class H2RuntimeClient final : public RuntimeClient {
  public:
-  GrpcRuntimeClient(std::shared_ptr<grpc::Channel> channel, std::string endpoint, ClientOptions options)
-      : channel_(std::move(channel)),
-        runtime_(pb::RuntimeService::NewStub(channel_)),
-        images_(pb::ImageService::NewStub(channel_)),
-        endpoint_(std::move(endpoint)),
-        options_(std::move(options)) {}
+  H2RuntimeClient(std::unique_ptr<GrpcChannel> channel, std::string endpoint, ClientOptions options)
+      : channel_(std::move(channel)), endpoint_(std::move(endpoint)), options_(std::move(options)) {}
 
-  const std::string& endpoint() const override { return endpoint_; }
-
-  // Runs `fn(context)` with a deadline `timeout` from now and maps the result.
-  template <typename Fn>
-  Status invoke(std::string_view method, milliseconds timeout, Fn&& fn) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + timeout);
-    {
-      std::lock_guard lock(mu_);
-      if (cancelled_) return Status(Code::kCancelled, "CRI " + std::string(method) + " on " + endpoint_ + ": shutting down");
-      active_.insert(&context);
-    }
-    grpc::Status s = fn(&context);
-    {
-      std::lock_guard lock(mu_);
-      active_.erase(&context);
-    }
-    if (!s.ok()) return from_grpc(s, method, endpoint_);
+  // Sends `req` to `service` + `method` with a deadline `timeout` from now
+  // and parses the answer into `resp`. Errors keep the runtime's code and
+  // read "CRI <Method> on <endpoint>: <message>".
+  Status invoke(std::string_view service, std::string_view method, milliseconds timeout,
+                const google::protobuf::MessageLite& req, google::protobuf::MessageLite* resp) {
+    auto error = [&](Code code, const std::string& message) {
+      return Status(code, "CRI " + std::string(method) + " on " + endpoint_ + ": " + message);
+    };
+    std::string bytes;
+    if (!req.SerializeToString(&bytes)) return error(Code::kInternal, "cannot serialize the request");
+    std::string path;
+    path.reserve(service.size() + method.size());
+    path.append(service).append(method);
+    auto answer = channel_->call(path, bytes, timeout);
+    if (!answer.ok()) return error(answer.status().code(), answer.status().message());
+    if (!resp->ParseFromString(*answer)) return error(Code::kInternal, "cannot parse the runtime's response");
     return ok_status();
   }
 
-  void cancel_all() override {
-    std::lock_guard lock(mu_);
-    cancelled_ = true;
-    for (auto* c : active_) c->TryCancel();
+  Status invoke(std::string_view service, std::string_view method, const google::protobuf::MessageLite& req,
+                google::protobuf::MessageLite* resp) {
+    return invoke(service, method, options_.request_timeout, req, resp);
   }
 
-  template <typename Fn>
-  Status invoke(std::string_view method, Fn&& fn) {
-    return invoke(method, options_.request_timeout, std::forward<Fn>(fn));
-  }
+  void cancel_all() override { channel_->cancel_all(); }
+
+  const std::string& endpoint() const override { return endpoint_; }
 
   Result<VersionInfo> version() override { return version_with(options_.request_timeout); }
 
@@ -79,8 +67,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::VersionRequest req;
     req.set_version("v1");
     pb::VersionResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("Version", timeout, [&](grpc::ClientContext* c) { return runtime_->Version(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "Version", timeout, req, &resp));
     return convert::from_proto(resp);
   }
 
@@ -88,7 +75,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::StatusRequest req;
     req.set_verbose(verbose);
     pb::StatusResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("Status", [&](auto* c) { return runtime_->Status(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "Status", req, &resp));
     return convert::from_proto(resp);
   }
 
@@ -97,8 +84,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     convert::to_proto(config, req.mutable_config());
     req.set_runtime_handler(handler);
     pb::RunPodSandboxResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("RunPodSandbox", [&](auto* c) { return runtime_->RunPodSandbox(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "RunPodSandbox", req, &resp));
     return resp.pod_sandbox_id();
   }
 
@@ -106,14 +92,14 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::StopPodSandboxRequest req;
     req.set_pod_sandbox_id(id);
     pb::StopPodSandboxResponse resp;
-    return invoke("StopPodSandbox", [&](auto* c) { return runtime_->StopPodSandbox(c, req, &resp); });
+    return invoke(kRuntimeService, "StopPodSandbox", req, &resp);
   }
 
   Status remove_pod_sandbox(const std::string& id) override {
     pb::RemovePodSandboxRequest req;
     req.set_pod_sandbox_id(id);
     pb::RemovePodSandboxResponse resp;
-    return invoke("RemovePodSandbox", [&](auto* c) { return runtime_->RemovePodSandbox(c, req, &resp); });
+    return invoke(kRuntimeService, "RemovePodSandbox", req, &resp);
   }
 
   Result<PodSandboxStatus> pod_sandbox_status(const std::string& id, bool verbose) override {
@@ -121,8 +107,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     req.set_pod_sandbox_id(id);
     req.set_verbose(verbose);
     pb::PodSandboxStatusResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("PodSandboxStatus", [&](auto* c) { return runtime_->PodSandboxStatus(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "PodSandboxStatus", req, &resp));
     return convert::from_proto(resp);
   }
 
@@ -130,8 +115,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::ListPodSandboxRequest req;
     convert::to_proto(filter, req.mutable_filter());
     pb::ListPodSandboxResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("ListPodSandbox", [&](auto* c) { return runtime_->ListPodSandbox(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "ListPodSandbox", req, &resp));
     std::vector<PodSandbox> out;
     out.reserve(resp.items_size());
     for (const auto& item : resp.items()) out.push_back(convert::from_proto(item));
@@ -145,8 +129,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     convert::to_proto(config, req.mutable_config());
     convert::to_proto(sandbox_config, req.mutable_sandbox_config());
     pb::CreateContainerResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("CreateContainer", [&](auto* c) { return runtime_->CreateContainer(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "CreateContainer", req, &resp));
     return resp.container_id();
   }
 
@@ -154,7 +137,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::StartContainerRequest req;
     req.set_container_id(id);
     pb::StartContainerResponse resp;
-    return invoke("StartContainer", [&](auto* c) { return runtime_->StartContainer(c, req, &resp); });
+    return invoke(kRuntimeService, "StartContainer", req, &resp);
   }
 
   Status stop_container(const std::string& id, std::chrono::seconds grace) override {
@@ -163,23 +146,21 @@ class GrpcRuntimeClient final : public RuntimeClient {
     req.set_timeout(grace.count());
     pb::StopContainerResponse resp;
     // The runtime may legitimately take the whole grace period.
-    return invoke("StopContainer", options_.request_timeout + grace,
-                  [&](auto* c) { return runtime_->StopContainer(c, req, &resp); });
+    return invoke(kRuntimeService, "StopContainer", options_.request_timeout + grace, req, &resp);
   }
 
   Status remove_container(const std::string& id) override {
     pb::RemoveContainerRequest req;
     req.set_container_id(id);
     pb::RemoveContainerResponse resp;
-    return invoke("RemoveContainer", [&](auto* c) { return runtime_->RemoveContainer(c, req, &resp); });
+    return invoke(kRuntimeService, "RemoveContainer", req, &resp);
   }
 
   Result<std::vector<Container>> list_containers(const ContainerFilter& filter) override {
     pb::ListContainersRequest req;
     convert::to_proto(filter, req.mutable_filter());
     pb::ListContainersResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("ListContainers", [&](auto* c) { return runtime_->ListContainers(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "ListContainers", req, &resp));
     std::vector<Container> out;
     out.reserve(resp.containers_size());
     for (const auto& item : resp.containers()) out.push_back(convert::from_proto(item));
@@ -191,8 +172,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     req.set_container_id(id);
     req.set_verbose(verbose);
     pb::ContainerStatusResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("ContainerStatus", [&](auto* c) { return runtime_->ContainerStatus(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "ContainerStatus", req, &resp));
     return convert::from_proto(resp);
   }
 
@@ -201,15 +181,14 @@ class GrpcRuntimeClient final : public RuntimeClient {
     req.set_container_id(id);
     convert::to_proto(resources, req.mutable_linux());
     pb::UpdateContainerResourcesResponse resp;
-    return invoke("UpdateContainerResources",
-                  [&](auto* c) { return runtime_->UpdateContainerResources(c, req, &resp); });
+    return invoke(kRuntimeService, "UpdateContainerResources", req, &resp);
   }
 
   Status reopen_container_log(const std::string& id) override {
     pb::ReopenContainerLogRequest req;
     req.set_container_id(id);
     pb::ReopenContainerLogResponse resp;
-    return invoke("ReopenContainerLog", [&](auto* c) { return runtime_->ReopenContainerLog(c, req, &resp); });
+    return invoke(kRuntimeService, "ReopenContainerLog", req, &resp);
   }
 
   Result<ExecSyncResult> exec_sync(const std::string& id, const std::vector<std::string>& cmd,
@@ -219,8 +198,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     for (const auto& a : cmd) req.add_cmd(a);
     req.set_timeout(timeout.count());
     pb::ExecSyncResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("ExecSync", options_.request_timeout + timeout,
-                                 [&](auto* c) { return runtime_->ExecSync(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "ExecSync", options_.request_timeout + timeout, req, &resp));
     return ExecSyncResult{.stdout_data = resp.stdout(), .stderr_data = resp.stderr(), .exit_code = resp.exit_code()};
   }
 
@@ -233,7 +211,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     req.set_stdout(options.with_stdout);
     req.set_stderr(options.with_stderr);
     pb::ExecResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("Exec", [&](auto* c) { return runtime_->Exec(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "Exec", req, &resp));
     return resp.url();
   }
 
@@ -245,7 +223,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     req.set_stdout(options.with_stdout);
     req.set_stderr(options.with_stderr);
     pb::AttachResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("Attach", [&](auto* c) { return runtime_->Attach(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "Attach", req, &resp));
     return resp.url();
   }
 
@@ -254,7 +232,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     req.set_pod_sandbox_id(sandbox_id);
     for (auto p : ports) req.add_port(p);
     pb::PortForwardResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("PortForward", [&](auto* c) { return runtime_->PortForward(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "PortForward", req, &resp));
     return resp.url();
   }
 
@@ -262,8 +240,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::ContainerStatsRequest req;
     req.set_container_id(id);
     pb::ContainerStatsResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("ContainerStats", [&](auto* c) { return runtime_->ContainerStats(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "ContainerStats", req, &resp));
     return convert::from_proto(resp.stats());
   }
 
@@ -271,8 +248,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::ListContainerStatsRequest req;
     convert::to_proto(filter, req.mutable_filter());
     pb::ListContainerStatsResponse resp;
-    KEDGE_RETURN_IF_ERROR(
-        invoke("ListContainerStats", [&](auto* c) { return runtime_->ListContainerStats(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kRuntimeService, "ListContainerStats", req, &resp));
     std::vector<ContainerStats> out;
     for (const auto& s : resp.stats()) out.push_back(convert::from_proto(s));
     return out;
@@ -281,7 +257,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
   Result<std::vector<Image>> list_images() override {
     pb::ListImagesRequest req;
     pb::ListImagesResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("ListImages", [&](auto* c) { return images_->ListImages(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kImageService, "ListImages", req, &resp));
     std::vector<Image> out;
     for (const auto& i : resp.images()) out.push_back(convert::from_proto(i));
     return out;
@@ -291,7 +267,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::ImageStatusRequest req;
     req.mutable_image()->set_image(image);
     pb::ImageStatusResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("ImageStatus", [&](auto* c) { return images_->ImageStatus(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kImageService, "ImageStatus", req, &resp));
     // The CRI answers a missing image with an empty response, not NotFound.
     if (!resp.has_image() || resp.image().id().empty()) return std::optional<Image>();
     return std::optional<Image>(convert::from_proto(resp.image()));
@@ -304,8 +280,7 @@ class GrpcRuntimeClient final : public RuntimeClient {
     convert::to_proto(auth, req.mutable_auth());
     if (sandbox_config) convert::to_proto(*sandbox_config, req.mutable_sandbox_config());
     pb::PullImageResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("PullImage", options_.pull_timeout,
-                                 [&](auto* c) { return images_->PullImage(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kImageService, "PullImage", options_.pull_timeout, req, &resp));
     return resp.image_ref();
   }
 
@@ -313,13 +288,13 @@ class GrpcRuntimeClient final : public RuntimeClient {
     pb::RemoveImageRequest req;
     req.mutable_image()->set_image(image);
     pb::RemoveImageResponse resp;
-    return invoke("RemoveImage", [&](auto* c) { return images_->RemoveImage(c, req, &resp); });
+    return invoke(kImageService, "RemoveImage", req, &resp);
   }
 
   Result<ImageFsInfo> image_fs_info() override {
     pb::ImageFsInfoRequest req;
     pb::ImageFsInfoResponse resp;
-    KEDGE_RETURN_IF_ERROR(invoke("ImageFsInfo", [&](auto* c) { return images_->ImageFsInfo(c, req, &resp); }));
+    KEDGE_RETURN_IF_ERROR(invoke(kImageService, "ImageFsInfo", req, &resp));
     ImageFsInfo out;
     for (const auto& f : resp.image_filesystems()) out.image_filesystems.push_back(convert::from_proto(f));
     for (const auto& f : resp.container_filesystems()) out.container_filesystems.push_back(convert::from_proto(f));
@@ -328,15 +303,9 @@ class GrpcRuntimeClient final : public RuntimeClient {
 
  private:
   // Constant after construction.
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<pb::RuntimeService::Stub> runtime_;
-  std::unique_ptr<pb::ImageService::Stub> images_;
+  const std::unique_ptr<GrpcChannel> channel_;
   const std::string endpoint_;
   const ClientOptions options_;
-
-  std::mutex mu_;
-  bool cancelled_ = false;                       // guarded by mu_
-  std::set<grpc::ClientContext*> active_;        // guarded by mu_: calls in flight
 };
 
 }  // namespace
@@ -368,17 +337,15 @@ Result<std::unique_ptr<RuntimeClient>> connect(const ClientOptions& options) {
     return failed_precondition("CRI runtime endpoint " + path + " exists but is not a unix socket");
   }
 
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
-  auto channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
-  const auto deadline = std::chrono::system_clock::now() + options.connect_timeout;
-  if (!channel->WaitForConnected(deadline)) {
-    return unavailable("CRI runtime socket " + path + " exists but nothing accepted a connection within " +
-                       std::to_string(options.connect_timeout.count()) +
-                       " ms: a stale socket left by a runtime that died?");
+  KEDGE_ASSIGN_OR_RETURN(auto channel, GrpcChannel::create({.target = endpoint,
+                                                             .max_receive_bytes = kMaxMessageBytes,
+                                                             .unreachable_hint = kUnreachableHint}));
+  // Dial first so a stale socket (ECONNREFUSED) reads as such, not as a
+  // failed Version call. The message names the socket and what to check.
+  if (Status dialed = channel->dial(options.connect_timeout); !dialed.ok()) {
+    return Status(dialed.code(), "CRI runtime: " + dialed.message());
   }
-  auto client = std::make_unique<GrpcRuntimeClient>(channel, endpoint, options);
+  auto client = std::make_unique<H2RuntimeClient>(std::move(channel), endpoint, options);
   auto version = client->version_with(options.connect_timeout);
   if (!version.ok()) {
     if (version.status().code() == Code::kUnimplemented) {
