@@ -39,6 +39,8 @@ Result<Url> parse_url(std::string_view url) {
     out.target = std::string(rest.substr(end));
     if (const auto hash = out.target.find('#'); hash != std::string::npos) out.target.resize(hash);
     if (!out.target.empty() && out.target.front() == '?') out.target.insert(0, "/");
+    // A server URL's path is a prefix for request paths, which start with '/'.
+    if (out.target == "/") out.target.clear();
   }
   if (authority.empty()) return bad("no host");
   if (authority.find('@') != std::string_view::npos) return bad("user info is not supported");

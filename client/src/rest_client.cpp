@@ -176,9 +176,11 @@ http::request<http::string_body> make_message(const HttpRequest& request, const 
   if (!request.body.empty() || request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
     m.set(http::field::content_type, request.content_type);
     m.body() = request.body;
+    // Set here rather than by prepare_payload(), which leaves it out of a
+    // bodiless PATCH; servers want a length on every request with a body.
+    m.content_length(request.body.size());
   }
   if (!options.config.token.empty()) m.set(http::field::authorization, "Bearer " + options.config.token);
-  m.prepare_payload();  // Content-Length (0 for a bodiless POST, none for GET)
   return m;
 }
 
@@ -242,10 +244,10 @@ Result<HttpResponse> round_trip(detail::Connection& connection, http::request<ht
 
 Result<HttpResponse> RestClient::request(const HttpRequest& request) {
   if (options_.local) return options_.local(request);
-  auto message = make_message(request, options_, transport_->server);
   auto handle = borrow();
   Result<HttpResponse> result = internal_error("unset");
   try {
+    auto message = make_message(request, options_, transport_->server);
     result = round_trip(handle->connection, message, options_, transport_->server, idempotent(request.method));
   } catch (const std::exception& e) {
     handle->connection.close();
