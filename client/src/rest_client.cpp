@@ -226,8 +226,8 @@ Result<HttpResponse> round_trip(detail::Connection& connection, http::request<ht
       ec = connection.read(parser);
     }
     if (!ec) {
-      HttpResponse response = to_response(parser.release());
       if (!parser.keep_alive() || connection.buffered() != 0) connection.close();
+      HttpResponse response = to_response(parser.release());
       return response;
     }
     connection.close();
@@ -244,16 +244,17 @@ Result<HttpResponse> round_trip(detail::Connection& connection, http::request<ht
 
 Result<HttpResponse> RestClient::request(const HttpRequest& request) {
   if (options_.local) return options_.local(request);
-  auto handle = borrow();
+  std::unique_ptr<Handle> handle;
   Result<HttpResponse> result = internal_error("unset");
   try {
+    handle = borrow();
     auto message = make_message(request, options_, transport_->server);
     result = round_trip(handle->connection, message, options_, transport_->server, idempotent(request.method));
   } catch (const std::exception& e) {
-    handle->connection.close();
+    if (handle) handle->connection.close();
     result = exception_error(options_.config.server, e);
   }
-  give_back(std::move(handle));
+  if (handle) give_back(std::move(handle));
   return result;
 }
 
