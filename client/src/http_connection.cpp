@@ -1,5 +1,6 @@
 #include "http_connection.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -119,6 +120,9 @@ namespace {
 // (a device's uplink dropped) ends instead of waiting forever, because
 // streams carry no deadline of their own.
 void tune_socket(tcp::socket& socket) {
+  // Asio opens sockets without SOCK_CLOEXEC; a connection to the API server
+  // has no business in containerd or a hook the agent starts.
+  ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   socket.set_option(net::socket_base::keep_alive(true), ignored);
