@@ -108,8 +108,12 @@ TEST(RestClientTls, CaAndClientCertificateAndHeaders) {
     EXPECT_EQ(r->content_type, "application/json");
     EXPECT_EQ(r->warnings, (std::vector<std::string>{"299 - \"one\"", "299 - \"two\""}));
   }
+  // Keep-alive over TLS: later requests reuse the handshake's connection.
+  auto client = make_client({.config = pki.config(url("127.0.0.1", server.port()))});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client->request({.path = "/again"}).ok());
+  EXPECT_EQ(server.connections(), 3);  // one per client
   std::lock_guard lock(mu);
-  ASSERT_EQ(seen.size(), 2u);
+  ASSERT_EQ(seen.size(), 5u);
   const auto& req = seen[0];
   EXPECT_EQ(req.method_string(), "POST");
   EXPECT_EQ(req.target(), "/api/v1/pods?x=1");
