@@ -7,8 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
+#include "kedge/client/http_get.h"
 #include "kedge/cri/grpc_health.h"
 
 namespace kedge::agent::detail {
@@ -50,38 +49,24 @@ ProbeOutcome tcp_probe(const std::string& host, int port, int timeout_seconds) {
   return out;
 }
 
-std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
-
+// As upstream's prober: GET with kube-probe's User-Agent, the probe's
+// headers, no certificate verification, redirects followed on the same host
+// only (a redirect elsewhere ends the probe with its 3xx: success, as
+// upstream, which only warns about it); 200–399 passes.
 ProbeOutcome http_probe(const api::Probe& probe, const std::string& host, int port) {
-  CURL* curl = ::curl_easy_init();
-  if (curl == nullptr) return {false, "curl_easy_init failed"};
   std::string scheme = probe.scheme == "HTTPS" ? "https" : "http";
   std::string path = probe.path.empty() ? "/" : probe.path;
   if (path[0] != '/') path = "/" + path;
   const bool v6 = host.find(':') != std::string::npos;
   const std::string url = scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + path;
-  curl_slist* headers = nullptr;
-  headers = ::curl_slist_append(headers, "User-Agent: kube-probe/1.32");
-  headers = ::curl_slist_append(headers, "Accept: */*");
-  for (const auto& [k, v] : probe.http_headers) headers = ::curl_slist_append(headers, (k + ": " + v).c_str());
-  ::curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  ::curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  ::curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(probe.timeout_seconds) * 1000);
-  ::curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  ::curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-  ::curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  ::curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-  // Upstream does not verify a probe's certificate.
-  ::curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
-  ::curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
-  const CURLcode rc = ::curl_easy_perform(curl);
-  long code = 0;
-  ::curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-  ::curl_slist_free_all(headers);
-  ::curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) return {false, "Get \"" + url + "\": " + ::curl_easy_strerror(rc)};
-  if (code >= 200 && code < 400) return {true, ""};
-  return {false, "HTTP probe failed with statuscode: " + std::to_string(code)};
+  client::GetOptions get{.url = url,
+                         .user_agent = "kube-probe/1.32",
+                         .timeout = std::chrono::seconds(std::max(1, probe.timeout_seconds))};
+  for (const auto& [k, v] : probe.http_headers) get.headers.emplace_back(k, v);
+  auto answer = client::get_status(get);
+  if (!answer.ok()) return {false, "Get \"" + url + "\": " + answer.status().message()};
+  if (answer->status >= 200 && answer->status < 400) return {true, ""};
+  return {false, "HTTP probe failed with statuscode: " + std::to_string(answer->status)};
 }
 
 // grpc.health.v1 Check to the pod IP (a grpc probe has no host field);

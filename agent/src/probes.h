@@ -1,5 +1,5 @@
-// Probe execution (exec via CRI ExecSync, httpGet via libcurl, tcpSocket via
-// a non-blocking connect) and upstream's threshold bookkeeping.
+// Probe execution (exec via CRI ExecSync, httpGet via client/http_get.h,
+// tcpSocket via a non-blocking connect) and upstream's threshold bookkeeping.
 //
 // Thread-safety: run_probe() is reentrant; it blocks for at most the probe's
 // timeoutSeconds, so it runs on pod worker threads only.

@@ -1,63 +1,102 @@
 #include "kedge/client/rest_client.h"
 
-#include <curl/curl.h>
+#include <array>
+#include <exception>
+#include <optional>
 
+#include <boost/asio/post.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "http_connection.h"
 
 namespace kedge::client {
+
+using detail::Clock;
+namespace net = detail::net;
+namespace beast = detail::beast;
+namespace http = detail::http;
+
+struct RestClient::Transport {
+  detail::Url server;  // server.target: a path prefix every request goes under
+  std::optional<net::ssl::context> tls;  // https only
+  bool verify_peer = true;
+
+  net::ssl::context* tls_context() { return tls ? &*tls : nullptr; }
+};
+
+struct RestClient::Handle {
+  explicit Handle(Transport& t) : connection(ioc, t.tls_context(), t.verify_peer) {}
+  // Only the thread that borrowed the handle runs it. Declared before the
+  // connection, whose sockets must go first.
+  net::io_context ioc{1};
+  detail::Connection connection;
+};
+
 namespace {
 
-std::once_flag g_curl_init;
+// A watch event or log line longer than this ends the stream: only the line
+// being assembled is buffered, and this bounds it (etcd caps objects at
+// ~1.5 MiB, so a real event stays far below).
+constexpr std::size_t kMaxLine = 16 * 1024 * 1024;
+// Of a non-2xx answer, the part kept for its Status message.
+constexpr std::size_t kMaxErrorBody = 64 * 1024;
 
-void init_curl() {
-  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-curl_blob blob_of(const std::string& pem) {
-  return curl_blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_NOCOPY};
-}
-
-std::size_t append_body(char* data, std::size_t size, std::size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
-// Collects Content-Type and Warning headers of the final response.
-std::size_t collect_header(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* response = static_cast<HttpResponse*>(user);
-  std::string_view line(data, size * n);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  auto colon = line.find(':');
-  if (line.starts_with("HTTP/")) {
-    response->warnings.clear();  // a new response (after 100-continue or a redirect)
-  } else if (colon != std::string_view::npos) {
-    std::string name(line.substr(0, colon));
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    if (name == "content-type") response->content_type = std::string(value);
-    if (name == "warning") response->warnings.emplace_back(value);
+Status step_error(const std::string& server, const char* step, const beast::error_code& ec,
+                  const detail::Connection& connection, bool past_deadline, std::chrono::milliseconds bound) {
+  std::string m = "request to " + server + " failed: " + detail::describe(step, ec, connection);
+  if (ec == beast::error::timeout || past_deadline) {
+    return deadline_exceeded(std::move(m) + " (after " + std::to_string(bound.count()) + " ms)");
   }
-  return size * n;
-}
-
-Status transport_error(CURLcode code, const std::string& server, const char* detail) {
-  std::string m = "request to " + server + " failed: " + curl_easy_strerror(code);
-  if (detail != nullptr && *detail != '\0') m += std::string(" (") + detail + ")";
-  if (code == CURLE_OPERATION_TIMEDOUT) return deadline_exceeded(std::move(m));
   return unavailable(std::move(m));
 }
 
-}  // namespace
+// A runtime failure of Asio or OpenSSL itself (no descriptors left for an
+// epoll instance, no memory) surfaces as an exception; it stops here.
+Status exception_error(const std::string& server, const std::exception& e) {
+  return unavailable("request to " + server + " failed: " + e.what());
+}
 
-struct RestClient::Handle {
-  CURL* curl = nullptr;
-  char error[CURL_ERROR_SIZE] = {};
-  ~Handle() {
-    if (curl != nullptr) curl_easy_cleanup(curl);
+// Methods a retry cannot apply twice with a different effect (RFC 9110 9.2.2).
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
+}
+
+Result<std::unique_ptr<RestClient::Transport>> make_transport(const Kubeconfig& c) {
+  auto t = std::make_unique<RestClient::Transport>();
+  KEDGE_ASSIGN_OR_RETURN(t->server, detail::parse_url(c.server));
+  if (!t->server.tls) return t;
+  t->verify_peer = !c.insecure_skip_tls_verify;
+  try {
+    auto& ctx = t->tls.emplace(net::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    beast::error_code ec;
+    if (!c.ca_pem.empty()) {
+      ctx.add_certificate_authority(net::buffer(c.ca_pem), ec);
+      if (ec) return invalid_argument("certificate-authority: " + ec.message());
+    } else {
+      ctx.set_default_verify_paths(ec);
+      if (ec) return invalid_argument("system CA store: " + ec.message());
+    }
+    // A CA bundle entry is a trust anchor even when it is an intermediate,
+    // as for client-go and for libcurl (which set this flag by default).
+    X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx.native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
+    if (!c.client_cert_pem.empty()) {
+      ctx.use_certificate_chain(net::buffer(c.client_cert_pem), ec);
+      if (ec) return invalid_argument("client-certificate: " + ec.message());
+      ctx.use_private_key(net::buffer(c.client_key_pem), net::ssl::context::pem, ec);
+      if (ec) return invalid_argument("client-key: " + ec.message());
+    }
+  } catch (const std::exception& e) {
+    return internal_error(std::string("TLS context: ") + e.what());
   }
-};
+  return t;
+}
+
+}  // namespace
 
 Status status_from_response(const HttpResponse& response) {
   if (response.status >= 200 && response.status < 300) return {};
@@ -92,17 +131,18 @@ Status status_from_response(const HttpResponse& response) {
 }
 
 Result<std::unique_ptr<RestClient>> RestClient::create(ClientOptions options) {
-  if (!options.config.server.starts_with("https://") && !options.config.server.starts_with("http://")) {
-    return invalid_argument("server \"" + options.config.server + "\" is not an http(s) URL");
-  }
   if (options.config.client_cert_pem.empty() != options.config.client_key_pem.empty()) {
     return invalid_argument("client certificate and key must be given together");
   }
-  init_curl();
-  return std::unique_ptr<RestClient>(new RestClient(std::move(options)));
+  auto transport = make_transport(options.config);
+  if (!transport.ok()) {
+    return transport.status().with_context("server \"" + options.config.server + "\"");
+  }
+  return std::unique_ptr<RestClient>(new RestClient(std::move(options), std::move(*transport)));
 }
 
-RestClient::RestClient(ClientOptions options) : options_(std::move(options)) {}
+RestClient::RestClient(ClientOptions options, std::unique_ptr<Transport> transport)
+    : options_(std::move(options)), transport_(std::move(transport)) {}
 RestClient::~RestClient() = default;
 
 std::unique_ptr<RestClient::Handle> RestClient::borrow() {
@@ -111,15 +151,10 @@ std::unique_ptr<RestClient::Handle> RestClient::borrow() {
     if (!idle_.empty()) {
       auto h = std::move(idle_.back());
       idle_.pop_back();
-      curl_easy_reset(h->curl);  // keeps the connection cache
-      configure(*h);
       return h;
     }
   }
-  auto h = std::make_unique<Handle>();
-  h->curl = curl_easy_init();
-  configure(*h);
-  return h;
+  return std::make_unique<Handle>(*transport_);
 }
 
 void RestClient::give_back(std::unique_ptr<Handle> handle) {
@@ -127,83 +162,100 @@ void RestClient::give_back(std::unique_ptr<Handle> handle) {
   idle_.push_back(std::move(handle));
 }
 
-void RestClient::configure(Handle& h) const {
-  const auto& c = options_.config;
-  CURL* curl = h.curl;
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, h.error);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  // The blobs point into options_, which outlives every handle.
-  if (!c.ca_pem.empty()) {
-    curl_blob ca = blob_of(c.ca_pem);
-    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &ca);
-  }
-  if (!c.client_cert_pem.empty()) {
-    curl_blob cert = blob_of(c.client_cert_pem);
-    curl_blob key = blob_of(c.client_key_pem);
-    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
-    curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert);
-    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
-    curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key);
-  }
-  if (c.insecure_skip_tls_verify) {
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-}
-
 namespace {
 
-// Per-request header list, freed on scope exit.
-struct Headers {
-  curl_slist* list = nullptr;
-  void add(const std::string& h) { list = curl_slist_append(list, h.c_str()); }
-  ~Headers() { curl_slist_free_all(list); }
-};
-
-void set_method_and_headers(CURL* curl, const HttpRequest& request, const std::string& token,
-                            Headers& headers) {
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  if (request.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
-      request.method == "PATCH") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-    headers.add("Content-Type: " + request.content_type);
+http::request<http::string_body> make_message(const HttpRequest& request, const ClientOptions& options,
+                                              const detail::Url& server) {
+  http::request<http::string_body> m;
+  m.version(11);
+  m.method_string(request.method);
+  m.target(server.target + request.path);
+  m.set(http::field::host, server.authority);
+  m.set(http::field::user_agent, options.user_agent);
+  m.set(http::field::accept, request.accept);
+  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
+    m.set(http::field::content_type, request.content_type);
+    m.body() = request.body;
+    // Set here rather than by prepare_payload(), which leaves it out of a
+    // bodiless PATCH; servers want a length on every request with a body.
+    m.content_length(request.body.size());
   }
-  headers.add("Accept: " + request.accept);
-  headers.add("Expect:");  // no 100-continue round trip
-  if (!token.empty()) headers.add("Authorization: Bearer " + token);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
+  if (!options.config.token.empty()) m.set(http::field::authorization, "Bearer " + options.config.token);
+  return m;
+}
+
+HttpResponse to_response(http::response<http::string_body>&& m) {
+  HttpResponse r;
+  r.status = static_cast<long>(m.result_int());
+  r.content_type = std::string(m[http::field::content_type]);
+  for (auto [it, end] = m.equal_range(http::field::warning); it != end; ++it) {
+    r.warnings.emplace_back(it->value());
+  }
+  r.body = std::move(m.body());
+  return r;
+}
+
+// One request on `connection`, reusing it when it is still open, and once
+// more on a fresh connection when a reused one turns out to have been closed
+// by the server before it answered anything (the race a keep-alive pool
+// always has with the server's idle timeout).
+Result<HttpResponse> round_trip(detail::Connection& connection, http::request<http::string_body>& message,
+                                const ClientOptions& options, const detail::Url& server, bool retry_allowed) {
+  const auto deadline = Clock::now() + options.request_timeout;
+  bool reused = connection.is_open() && connection.idle_usable();
+  if (!reused) connection.close();
+  while (true) {
+    if (!reused) {
+      const char* step = "";
+      const auto connect_deadline = std::min(deadline, Clock::now() + options.connect_timeout);
+      if (auto ec = connection.open(server, connect_deadline, step)) {
+        const bool past = Clock::now() >= connect_deadline;
+        return step_error(options.config.server, step, ec, connection, past,
+                          std::min(options.connect_timeout, options.request_timeout));
+      }
+    }
+    connection.set_deadline(deadline);
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(detail::kHeaderLimit);
+    parser.body_limit(boost::none);  // lists can be megabytes
+    if (message.method() == http::verb::head) parser.skip(true);
+    const char* step = "write";
+    auto ec = connection.write(message);
+    if (!ec) {
+      step = "read";
+      ec = connection.read(parser);
+    }
+    if (!ec) {
+      if (!parser.keep_alive() || connection.buffered() != 0) connection.close();
+      HttpResponse response = to_response(parser.release());
+      return response;
+    }
+    connection.close();
+    const bool past = Clock::now() >= deadline;
+    if (reused && retry_allowed && !parser.got_some() && ec != beast::error::timeout && !past) {
+      reused = false;  // once: the fresh connection's failure is final
+      continue;
+    }
+    return step_error(options.config.server, step, ec, connection, past, options.request_timeout);
+  }
 }
 
 }  // namespace
 
 Result<HttpResponse> RestClient::request(const HttpRequest& request) {
   if (options_.local) return options_.local(request);
-  auto h = borrow();
-  CURL* curl = h->curl;
-  const std::string url = options_.config.server + request.path;
-  HttpResponse response;
-  Headers headers;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
-  set_method_and_headers(curl, request, options_.config.token, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
-  const CURLcode rc = curl_easy_perform(curl);
-  if (rc != CURLE_OK) {
-    Status s = transport_error(rc, options_.config.server, h->error);
-    give_back(std::move(h));
-    return s;
+  std::unique_ptr<Handle> handle;
+  Result<HttpResponse> result = internal_error("unset");
+  try {
+    handle = borrow();
+    auto message = make_message(request, options_, transport_->server);
+    result = round_trip(handle->connection, message, options_, transport_->server, idempotent(request.method));
+  } catch (const std::exception& e) {
+    if (handle) handle->connection.close();
+    result = exception_error(options_.config.server, e);
   }
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
-  give_back(std::move(h));
-  return response;
+  if (handle) give_back(std::move(handle));
+  return result;
 }
 
 Result<boost::json::value> RestClient::get(std::string_view path) {
@@ -228,52 +280,23 @@ Result<boost::json::value> RestClient::send(std::string_view method, std::string
 }
 
 // ---------------------------------------------------------------------------
-// LineStream: one easy handle driven by its own multi handle, so run() can
-// sleep in curl_multi_poll and cancel() can wake it with curl_multi_wakeup.
+// LineStream: a connection of its own with a private io_context that run()
+// drives on its caller's thread; cancel() posts a close to it.
 
 struct LineStream::State {
-  RestClient* client = nullptr;
-  std::string path;
-  std::function<bool(std::string_view)> on_line;
-  std::unique_ptr<RestClient::Handle> handle;
-  CURLM* multi = nullptr;
+  State(RestClient& c, std::string p, std::function<bool(std::string_view)> f)
+      : client(c), path(std::move(p)), on_line(std::move(f)),
+        connection(ioc, c.transport_->tls_context(), c.transport_->verify_peer) {}
+
+  // Constant after construction.
+  RestClient& client;
+  const std::string path;
+  const std::function<bool(std::string_view)> on_line;
+  // Run only by the thread in run(); other threads only post to it.
+  net::io_context ioc{1};
+  detail::Connection connection;  // used on the run() thread (and by posted closes)
   std::atomic<bool> cancelled{false};
-  bool stopped_by_callback = false;
-  std::string partial;    // bytes after the last newline
-  std::string error_body; // a non-2xx body, kept for the Status
-  HttpResponse head;
-
-  ~State() {
-    if (multi != nullptr) curl_multi_cleanup(multi);
-  }
 };
-
-namespace {
-
-std::size_t stream_write(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* s = static_cast<LineStream::State*>(user);
-  const std::size_t bytes = size * n;
-  long code = 0;
-  curl_easy_getinfo(s->handle->curl, CURLINFO_RESPONSE_CODE, &code);
-  if (code < 200 || code >= 300) {
-    s->error_body.append(data, bytes);
-    return bytes;
-  }
-  s->partial.append(data, bytes);
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = s->partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-    std::string_view line(s->partial.data() + start, nl - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!s->on_line(line)) {
-      s->stopped_by_callback = true;
-      return CURL_WRITEFUNC_ERROR;  // ends the transfer
-    }
-  }
-  s->partial.erase(0, start);
-  return bytes;
-}
-
-}  // namespace
 
 std::unique_ptr<LineStream> RestClient::stream(std::string path,
                                                std::function<bool(std::string_view)> on_line) {
@@ -282,73 +305,118 @@ std::unique_ptr<LineStream> RestClient::stream(std::string path,
 
 LineStream::LineStream(RestClient& client, std::string path,
                        std::function<bool(std::string_view)> on_line)
-    : state_(std::make_unique<State>()) {
-  state_->client = &client;
-  state_->path = std::move(path);
-  state_->on_line = std::move(on_line);
-  state_->multi = curl_multi_init();
-}
+    : state_(std::make_unique<State>(client, std::move(path), std::move(on_line))) {}
 
-LineStream::~LineStream() {
-  if (state_->handle) {
-    curl_multi_remove_handle(state_->multi, state_->handle->curl);
-    // A half-read stream's connection cannot be reused; drop the handle.
-    state_->handle.reset();
-  }
-}
+LineStream::~LineStream() = default;
 
 void LineStream::cancel() {
   state_->cancelled = true;
-  curl_multi_wakeup(state_->multi);
+  // Runs inside run()'s current (or next) step on the run() thread: the
+  // closed socket completes the pending read at once. post() is thread-safe;
+  // posted after run() has returned, it is dropped with the io_context.
+  net::post(state_->ioc, [s = state_.get()] { s->connection.close(); });
 }
+
+namespace {
+
+// Splits the body into lines for `on_line`, keeping only the unfinished one.
+class LineSplitter {
+ public:
+  explicit LineSplitter(const std::function<bool(std::string_view)>& on_line) : on_line_(on_line) {}
+
+  // False when on_line asked to stop.
+  bool feed(const char* data, std::size_t n) {
+    std::size_t scan = partial_.size();  // earlier bytes hold no newline
+    partial_.append(data, n);
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = partial_.find('\n', scan)) != std::string::npos; start = scan = nl + 1) {
+      std::string_view line(partial_.data() + start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (!on_line_(line)) return false;
+    }
+    partial_.erase(0, start);
+    return true;
+  }
+  bool too_long() const { return partial_.size() > kMaxLine; }
+  // The server ended the response without a final newline.
+  void finish() {
+    if (!partial_.empty()) on_line_(partial_);
+  }
+
+ private:
+  const std::function<bool(std::string_view)>& on_line_;
+  std::string partial_;
+};
+
+}  // namespace
 
 Status LineStream::run() {
   State& s = *state_;
-  RestClient& client = *s.client;
-  s.handle = client.borrow();
-  CURL* curl = s.handle->curl;
-  const std::string url = client.options_.config.server + s.path;
-  Headers headers;
-  HttpRequest req{.path = s.path};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  set_method_and_headers(curl, req, client.options_.config.token, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, stream_write);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &s.head);
-  curl_multi_add_handle(s.multi, curl);
+  const std::string& server = s.client.options_.config.server;
+  const auto was_cancelled = [&] { return cancelled("stream " + s.path + " cancelled"); };
+  if (s.cancelled) return was_cancelled();
+  try {
+    const auto connect_deadline = Clock::now() + s.client.options_.connect_timeout;
+    const char* step = "";
+    auto ec = s.connection.open(s.client.transport_->server, connect_deadline, step);
+    if (s.cancelled) return was_cancelled();
+    if (ec) {
+      return step_error(server, step, ec, s.connection, Clock::now() >= connect_deadline,
+                        s.client.options_.connect_timeout);
+    }
+    // No deadline from here: a watch is idle for as long as nothing changes.
+    s.connection.set_deadline(Clock::time_point::max());
+    auto message = make_message(HttpRequest{.path = s.path}, s.client.options_, s.client.transport_->server);
+    step = "write";
+    ec = s.connection.write(message);
+    http::response_parser<http::buffer_body> parser;
+    parser.header_limit(detail::kHeaderLimit);
+    parser.body_limit(boost::none);
+    if (!ec) {
+      step = "read";
+      ec = s.connection.read_header(parser);
+    }
+    if (s.cancelled) return was_cancelled();
+    if (ec) return step_error(server, step, ec, s.connection, false, {});
+    http_status_ = static_cast<long>(parser.get().result_int());
 
-  CURLcode result = CURLE_OK;
-  int running = 1;
-  while (running > 0 && !s.cancelled) {
-    if (curl_multi_perform(s.multi, &running) != CURLM_OK) break;
-    if (running == 0) break;
-    // Sleeps until the socket is readable or cancel() wakes us: no timer.
-    curl_multi_poll(s.multi, nullptr, 0, 24 * 3600 * 1000, nullptr);
+    const bool ok = http_status_ >= 200 && http_status_ < 300;
+    HttpResponse error_response;
+    if (!ok) {
+      error_response.status = http_status_;
+      error_response.content_type = std::string(parser.get()[http::field::content_type]);
+    }
+    LineSplitter lines(s.on_line);
+    std::array<char, 16 * 1024> chunk;
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      ec = s.connection.read_some(parser);
+      if (ec == http::error::need_buffer) ec = {};  // the chunk filled up
+      const std::size_t n = chunk.size() - parser.get().body().size;
+      if (s.cancelled) return was_cancelled();
+      if (!ok) {
+        error_response.body.append(chunk.data(), std::min(n, kMaxErrorBody - error_response.body.size()));
+        if (error_response.body.size() >= kMaxErrorBody) break;
+      } else if (n > 0) {
+        if (!lines.feed(chunk.data(), n)) return {};  // on_line stopped it
+        if (lines.too_long()) {
+          return resource_exhausted("stream " + s.path + ": a line is longer than " + std::to_string(kMaxLine) +
+                                    " bytes");
+        }
+      }
+      if (ec) {
+        if (!ok) break;  // the Status from the answer says more than the cut
+        return step_error(server, "read", ec, s.connection, false, {});
+      }
+    }
+    if (!ok) return status_from_response(error_response);
+    lines.finish();
+    return {};
+  } catch (const std::exception& e) {
+    s.connection.close();
+    return exception_error(server, e);
   }
-  int queued = 0;
-  while (CURLMsg* msg = curl_multi_info_read(s.multi, &queued)) {
-    if (msg->msg == CURLMSG_DONE) result = msg->data.result;
-  }
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status_);
-  curl_multi_remove_handle(s.multi, curl);
-  const std::string error_text = s.handle->error;
-  s.handle.reset();  // never reuse a connection whose response was cut short
-
-  if (s.cancelled) return cancelled("stream " + s.path + " cancelled");
-  if (http_status_ != 0 && (http_status_ < 200 || http_status_ >= 300)) {
-    HttpResponse r = s.head;
-    r.status = http_status_;
-    r.body = s.error_body;
-    return status_from_response(r);
-  }
-  if (s.stopped_by_callback) return {};
-  if (result != CURLE_OK) return transport_error(result, client.options_.config.server, error_text.c_str());
-  if (!s.partial.empty()) {
-    std::string_view tail = s.partial;
-    s.on_line(tail);
-  }
-  return {};
 }
 
 }  // namespace kedge::client

@@ -1,11 +1,17 @@
 // RestClient: HTTPS requests to a Kubernetes API server (kedge's or any
-// other), authenticated as the kubeconfig says, over libcurl.
+// other), authenticated as the kubeconfig says, over Boost.Beast + OpenSSL
+// (no libcurl: on a worker device its library tree cost megabytes of RSS).
 //
 // Thread-safety: every method may be called from any thread concurrently.
-// Each request borrows a libcurl handle from a pool and returns it after, so
-// keep-alive connections are reused without sharing a handle between threads.
+// Each request borrows a connection (with its own io_context, run on the
+// borrowing thread only) from an idle pool and returns it after, so
+// keep-alive connections are reused but never shared between threads. A
+// reused connection the server had closed is retried once on a fresh one
+// for idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS).
 // Blocking: request() blocks the caller for the round trip (bounded by the
 // request timeout); call it from a worker thread, never from an event loop.
+// Ownership: the TLS context (CA, client certificate) is built once by
+// create() and shared read-only by every connection and stream.
 #pragma once
 
 #include <atomic>
@@ -51,7 +57,7 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{10000};
   // Whole-request bound for request(); streams have none (they end on cancel).
   std::chrono::milliseconds request_timeout{30000};
-  // When set, request() (and get/send) go through it instead of libcurl;
+  // When set, request() (and get/send) go through it instead of the network;
   // streams (watches, logs) still use the kubeconfig's server.
   LocalRoundTrip local;
 };
@@ -75,6 +81,7 @@ class RestClient {
 
   // Transport errors (refused, TLS, timeout) → Unavailable/DeadlineExceeded
   // naming the server. Any HTTP status is a successful response here.
+  // create() refuses an unparsable server URL or PEM (InvalidArgument).
   Result<HttpResponse> request(const HttpRequest& request);
 
   // JSON conveniences: a non-2xx answer becomes status_from_response().
@@ -92,23 +99,33 @@ class RestClient {
 
   const ClientOptions& options() const { return options_; }
 
-  struct Handle;
+  struct Handle;     // one pooled connection and its io_context
+  struct Transport;  // parsed server URL and TLS context
 
  private:
   friend class LineStream;
-  explicit RestClient(ClientOptions options);
+  RestClient(ClientOptions options, std::unique_ptr<Transport> transport);
   std::unique_ptr<Handle> borrow();
   void give_back(std::unique_ptr<Handle> handle);
-  void configure(Handle& handle) const;
 
+  // Constant after construction.
   const ClientOptions options_;
+  const std::unique_ptr<Transport> transport_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_;  // guarded by mu_
 };
 
-// One streaming response. run() blocks its caller until the server ends the
+// One streaming response, on a connection of its own (never pooled: one cut
+// short cannot be reused). run() blocks its caller until the server ends the
 // response, on_line returns false, or cancel() is called from another thread
-// (which wakes the blocked poll at once: no timer, no polling while idle).
+// (which posts a close to the stream's io_context and so wakes the blocked
+// read at once: no timer, no polling while idle). Only the line being
+// assembled is buffered, never the whole response.
+//
+// Thread-safety: run() once, from one thread; cancel() from any thread, any
+// time before the LineStream is destroyed (also before or after run()).
+// Resolving a host name (not an IP) is a blocking getaddrinfo that cancel()
+// does not cut short.
 class LineStream {
  public:
   ~LineStream();
