@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <fstream>
 #include <thread>
 
@@ -535,6 +539,60 @@ TEST(GroupCommitTest, ConcurrentWritesShareCommits) {
   EXPECT_GE(stats.write_requests, kThreads * kPuts);
   EXPECT_LT(stats.commits, stats.write_requests / 2) << stats.commits << " commits";
   EXPECT_GT(stats.max_batch, 1);
+}
+
+// The etcd front's path: writes queued without a thread waiting on each.
+TEST(GroupCommitTest, AsyncWritesAnswerAfterTheirCommitInOrder) {
+  kedge::testing::TempDir dir("kedge-store-async");
+  auto store = open_or_die(options_in(dir.path()));
+  constexpr int kPuts = 200;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Revision> revisions;  // guarded by mu
+  std::set<std::thread::id> answer_threads;  // guarded by mu
+  for (int i = 0; i < kPuts; ++i) {
+    Store::Done<PutResponse> done = [&](Result<PutResponse> r) {
+      std::lock_guard lock(mu);
+      revisions.push_back(r.ok() ? r->revision : -1);
+      answer_threads.insert(std::this_thread::get_id());
+      cv.notify_all();
+    };
+    ASSERT_TRUE(store->try_put_async(put_req("a/" + std::to_string(i), "v"), done));
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return revisions.size() == kPuts; }));
+    // Each answered once, with its own revision, in queue order, never on
+    // this (the submitting) thread.
+    for (int i = 0; i < kPuts; ++i) EXPECT_EQ(revisions[i], 2 + i) << i;
+    EXPECT_FALSE(answer_threads.contains(std::this_thread::get_id()));
+  }
+  // Acknowledged means readable (and on disk).
+  auto r = store->range(get_req("a/", prefix_end("a/")));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->count, kPuts);
+  EXPECT_LT(store->stats().commits, kPuts / 2);
+}
+
+TEST(GroupCommitTest, AsyncWriteRefusedUpFrontAnswersAtOnceAndChangesNothing) {
+  kedge::testing::TempDir dir("kedge-store-async-bad");
+  auto store = open_or_die(options_in(dir.path()));
+  std::optional<Status> answer;
+  Store::Done<PutResponse> done = [&](Result<PutResponse> r) { answer = r.status(); };
+  ASSERT_TRUE(store->try_put_async(put_req("", "v"), done));
+  ASSERT_TRUE(answer.has_value()) << "an empty key is refused before queueing";
+  EXPECT_EQ(answer->message(), "etcdserver: key is not provided");
+  // A read-only txn needs a blocking read: the caller keeps `done`.
+  TxnRequest read_only;
+  read_only.success.push_back(RequestOp{get_req("a", "")});
+  bool called = false;
+  Store::Done<TxnResponse> txn_done = [&](Result<TxnResponse>) { called = true; };
+  EXPECT_FALSE(store->try_txn_async(read_only, txn_done));
+  EXPECT_TRUE(static_cast<bool>(txn_done));
+  EXPECT_FALSE(called);
+  auto status = store->status();
+  ASSERT_OK(status);
+  EXPECT_EQ(status->revision, 1);
 }
 
 }  // namespace
