@@ -198,8 +198,9 @@ struct SqliteStore::Impl {
 
   // Any thread.
   WriteResult submit(WriteRequest request);
-  // `callback` runs on the writer thread after the commit, or on the
-  // caller's when the store is stopping (a stopped() error).
+  // `callback` runs on the completer thread after the commit (or on the
+  // writer's, for a maintenance request), or on the caller's when the store
+  // is stopping (a stopped() error).
   void submit_async(WriteRequest request, std::function<void(WriteResult)> callback);
   Result<WriteRequest> admit(const PutRequest& request) const;
   Result<WriteRequest> admit(const DeleteRangeRequest& request) const;

@@ -79,8 +79,8 @@ class KvService final : public RawKv {
  private:
   // A write RPC. The request is parsed and checked on the gRPC thread (a
   // put is a few hundred bytes; a txn at most max-request-bytes), then
-  // handed to the store's own write queue when it has one: the writer
-  // thread answers right after the group commit, so no pool thread blocks
+  // handed to the store's own write queue when it has one: the store's
+  // completer thread answers right after the group commit, so no pool thread blocks
   // per write and the writes of hundreds of clients share one commit
   // without one thread each. A store without a queue (or a read-only txn)
   // runs the blocking call on the pool instead.
