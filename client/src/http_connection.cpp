@@ -228,4 +228,13 @@ std::string describe(const char* step, const beast::error_code& ec, const Connec
   return m;
 }
 
+Status step_failure(std::string message, const beast::error_code& ec, bool past_deadline,
+                    std::string_view timeout_note) {
+  if (ec == beast::error::timeout || past_deadline) {
+    message += timeout_note;
+    return deadline_exceeded(std::move(message));
+  }
+  return unavailable(std::move(message));
+}
+
 }  // namespace kedge::client::detail

@@ -156,4 +156,9 @@ class Connection {
 // (hostname mismatch)": one step's failure, for error messages.
 std::string describe(const char* step, const beast::error_code& ec, const Connection& connection);
 
+// A failed step as a Status: DeadlineExceeded when it timed out or the
+// deadline had passed (`message` + `timeout_note`), Unavailable otherwise.
+Status step_failure(std::string message, const beast::error_code& ec, bool past_deadline,
+                    std::string_view timeout_note = {});
+
 }  // namespace kedge::client::detail

@@ -47,12 +47,6 @@ std::string resolve_location(const detail::Url& base, std::string_view location)
   return origin + dir + std::string(location);
 }
 
-Status step_status(const char* step, const beast::error_code& ec, const detail::Connection& c, bool past) {
-  std::string m = detail::describe(step, ec, c);
-  if (ec == beast::error::timeout || past) return deadline_exceeded(std::move(m));
-  return unavailable(std::move(m));
-}
-
 Result<GetStatus> get_status_or_throw(const GetOptions& options) {
   const auto deadline = Clock::now() + options.timeout;
   KEDGE_ASSIGN_OR_RETURN(detail::Url url, detail::parse_url(options.url));
@@ -62,7 +56,7 @@ Result<GetStatus> get_status_or_throw(const GetOptions& options) {
     net::io_context ioc{1};
     detail::Connection connection(ioc, url.tls ? &insecure_context() : nullptr, false);
     const char* step = "";
-    if (auto ec = connection.open(url, deadline, step)) return step_status(step, ec, connection, Clock::now() >= deadline);
+    if (auto ec = connection.open(url, deadline, step)) return detail::step_failure(detail::describe(step, ec, connection), ec, Clock::now() >= deadline);
 
     http::request<http::string_body> m{http::verb::get, url.target.empty() ? "/" : url.target, 11};
     auto custom = [&](http::field f) {
@@ -84,7 +78,7 @@ Result<GetStatus> get_status_or_throw(const GetOptions& options) {
       step = "read";
       ec = connection.read_header(parser);
     }
-    if (ec) return step_status(step, ec, connection, Clock::now() >= deadline);
+    if (ec) return detail::step_failure(detail::describe(step, ec, connection), ec, Clock::now() >= deadline);
     connection.close();
 
     const long status = static_cast<long>(parser.get().result_int());

@@ -47,11 +47,8 @@ constexpr std::size_t kMaxErrorBody = 64 * 1024;
 
 Status step_error(const std::string& server, const char* step, const beast::error_code& ec,
                   const detail::Connection& connection, bool past_deadline, std::chrono::milliseconds bound) {
-  std::string m = "request to " + server + " failed: " + detail::describe(step, ec, connection);
-  if (ec == beast::error::timeout || past_deadline) {
-    return deadline_exceeded(std::move(m) + " (after " + std::to_string(bound.count()) + " ms)");
-  }
-  return unavailable(std::move(m));
+  return detail::step_failure("request to " + server + " failed: " + detail::describe(step, ec, connection), ec,
+                              past_deadline, " (after " + std::to_string(bound.count()) + " ms)");
 }
 
 // A runtime failure of Asio or OpenSSL itself (no descriptors left for an
