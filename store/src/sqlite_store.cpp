@@ -284,13 +284,14 @@ void finish(WriteOp& op, WriteResult result) {
 }
 }  // namespace
 
-void SqliteStore::Impl::complete(std::vector<std::unique_ptr<WriteOp>>& ops, std::vector<WriteResult>& results) {
+void SqliteStore::Impl::complete(std::vector<std::unique_ptr<WriteOp>>& ops,
+                                 std::vector<std::optional<WriteResult>>& results) {
   std::vector<Completion> later;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (ops[i]->callback) {
-      later.emplace_back(std::move(ops[i]), std::move(results[i]));
+      later.emplace_back(std::move(ops[i]), std::move(*results[i]));
     } else {
-      ops[i]->promise.set_value(std::move(results[i]));
+      ops[i]->promise.set_value(std::move(*results[i]));
     }
   }
   if (later.empty()) return;
@@ -404,8 +405,8 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
     compacted = start_compacted;
     Status reload = reload_lessor(db);
     if (!reload.ok()) log::logger("store")->error("lease table reload failed: {}", reload.to_string());
-    std::vector<WriteResult> failed(batch.size(), WriteResult(failure));
-    complete(batch, failed);
+    for (auto& r : results) r = WriteResult(failure);
+    complete(batch, results);
     return;
   }
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
@@ -421,10 +422,7 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
   hub->publish(std::move(events), rev);
   if (compacted != start_compacted) hub->set_compacted(compacted);
   for (auto& fn : after_commit) fn();
-  std::vector<WriteResult> answers;
-  answers.reserve(batch.size());
-  for (auto& r : results) answers.push_back(std::move(*r));
-  complete(batch, answers);
+  complete(batch, results);
 }
 
 Result<Revision> SqliteStore::Impl::lease_revoke_in(Db& db, LeaseId id, std::vector<mvcc::RevisionEvents>& events) {

@@ -34,21 +34,20 @@ Result<RangeResponse> SqliteStore::range(const RangeRequest& request) {
 // without touching its log), then the write as the writer takes it.
 Result<WriteRequest> SqliteStore::Impl::admit(const PutRequest& request) const {
   KEDGE_RETURN_IF_ERROR(validate_put(request));
-  WriteRequest write = request;
-  if (request_size(write) > options.max_request_bytes) return etcd_errors::request_too_large();
-  return write;
+  return within_request_limit(request);
 }
 
 Result<WriteRequest> SqliteStore::Impl::admit(const DeleteRangeRequest& request) const {
   if (request.key.empty()) return etcd_errors::empty_key();
-  WriteRequest write = request;
-  if (request_size(write) > options.max_request_bytes) return etcd_errors::request_too_large();
-  return write;
+  return within_request_limit(request);
 }
 
 Result<WriteRequest> SqliteStore::Impl::admit(const TxnRequest& request) const {
   KEDGE_RETURN_IF_ERROR(validate_txn(request, options.max_txn_ops));
-  WriteRequest write = request;
+  return within_request_limit(request);
+}
+
+Result<WriteRequest> SqliteStore::Impl::within_request_limit(WriteRequest write) const {
   if (request_size(write) > options.max_request_bytes) return etcd_errors::request_too_large();
   return write;
 }

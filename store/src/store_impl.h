@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -147,8 +148,8 @@ struct SqliteStore::Impl {
   bool done_stop = false;              // guarded by done_mu
   std::thread completer;
   void run_completer();
-  // Writer thread: answers `ops` with `results` (same order).
-  void complete(std::vector<std::unique_ptr<WriteOp>>& ops, std::vector<WriteResult>& results);
+  // Writer thread: answers `ops` with `results` (same order, every one set).
+  void complete(std::vector<std::unique_ptr<WriteOp>>& ops, std::vector<std::optional<WriteResult>>& results);
 
   // --- compactor ---
   std::mutex compact_mu;
@@ -205,6 +206,8 @@ struct SqliteStore::Impl {
   Result<WriteRequest> admit(const PutRequest& request) const;
   Result<WriteRequest> admit(const DeleteRangeRequest& request) const;
   Result<WriteRequest> admit(const TxnRequest& request) const;
+  // `write`, unless it is larger than max_request_bytes.
+  Result<WriteRequest> within_request_limit(WriteRequest write) const;
   template <typename Fn>
   auto with_reader(Fn&& fn) -> decltype(fn(std::declval<Db&>()));
 
