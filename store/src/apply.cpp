@@ -170,13 +170,16 @@ Status Applier::insert(const KeyValue& kv) {
   KEDGE_ASSIGN_OR_RETURN(Stmt * s, db_.prepare("INSERT INTO kv(id, key, mod_revision, create_revision, version, "
                                                "lease, value) VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6)"));
   s->bind(1, kv.key).bind(2, kv.mod_revision).bind(3, kv.create_revision).bind(4, kv.version);
-  s->bind(5, kv.lease).bind(6, kv.value).bind(7, mvcc::first_id(kv.mod_revision) + change);
-  return s->run();
+  const std::int64_t id = mvcc::first_id(kv.mod_revision) + change;
+  s->bind(5, kv.lease).bind(6, kv.value).bind(7, id);
+  KEDGE_RETURN_IF_ERROR(s->run());
+  index_.add(kv.key, id, kv.create_revision == 0);
+  return {};
 }
 
 Result<PutResponse> Applier::put(const PutRequest& r) {
   if (!writable_) return internal_error("put on a read-only connection");
-  KEDGE_ASSIGN_OR_RETURN(std::optional<KeyValue> prev, mvcc::get(db_, r.key, kLatest));
+  KEDGE_ASSIGN_OR_RETURN(std::optional<KeyValue> prev, mvcc::get(db_, index_, r.key, kLatest));
   if ((r.ignore_value || r.ignore_lease) && !prev) return etcd_errors::key_not_found();
   if (r.lease != kNoLease && !lessor_->exists(r.lease)) return etcd_errors::lease_not_found();
   const Revision rev = new_revision();
@@ -197,7 +200,7 @@ Result<PutResponse> Applier::put(const PutRequest& r) {
 
 Status Applier::delete_keys(const std::vector<std::string>& keys) {
   for (const std::string& key : keys) {
-    KEDGE_ASSIGN_OR_RETURN(std::optional<KeyValue> prev, mvcc::get(db_, key, kLatest));
+    KEDGE_ASSIGN_OR_RETURN(std::optional<KeyValue> prev, mvcc::get(db_, index_, key, kLatest));
     if (!prev) continue;
     KeyValue tomb;
     tomb.key = key;
@@ -211,7 +214,7 @@ Status Applier::delete_keys(const std::vector<std::string>& keys) {
 
 Result<DeleteRangeResponse> Applier::delete_range(const DeleteRangeRequest& r) {
   if (!writable_) return internal_error("delete on a read-only connection");
-  KEDGE_ASSIGN_OR_RETURN(std::vector<mvcc::LiveRow> rows, mvcc::live_rows(db_, r.key, r.range_end, kLatest));
+  std::vector<mvcc::LiveRow> rows = mvcc::live_rows(index_, r.key, r.range_end, kLatest);
   DeleteRangeResponse response;
   const std::size_t first = changes_.size();
   std::vector<std::string> keys;
@@ -227,23 +230,17 @@ Result<DeleteRangeResponse> Applier::delete_range(const DeleteRangeRequest& r) {
 }
 
 Result<bool> Applier::compare(const Compare& c) {
-  const std::string range_end = c.range_end;
-  KEDGE_ASSIGN_OR_RETURN(std::vector<mvcc::LiveRow> rows, mvcc::live_rows(db_, c.key, range_end, current()));
+  std::vector<mvcc::LiveRow> rows = mvcc::live_rows(index_, c.key, c.range_end, current());
   if (rows.empty()) {
     // etcd: a value compare on a missing key always fails; the numbers of a
     // missing key are all 0.
     if (c.target == Compare::Target::kValue) return false;
     return compare_holds(c, KeyValue{});
   }
-  for (const mvcc::LiveRow& row : rows) {
-    KeyValue kv{.key = row.key,
-                .value = {},
-                .create_revision = row.create_revision,
-                .mod_revision = row.mod_revision,
-                .version = 0,
-                .lease = row.lease};
-    const bool need_fill = c.target == Compare::Target::kValue || c.target == Compare::Target::kVersion;
-    if (need_fill) KEDGE_RETURN_IF_ERROR(mvcc::fill(db_, row.id, c.target != Compare::Target::kValue, kv));
+  for (mvcc::LiveRow& row : rows) {
+    KeyValue kv;
+    kv.key = std::move(row.key);
+    KEDGE_RETURN_IF_ERROR(mvcc::fill(db_, row.id, c.target != Compare::Target::kValue, kv));
     if (!compare_holds(c, kv)) return false;
   }
   return true;
@@ -277,7 +274,7 @@ Status Applier::check(const TxnRequest& r, const Path& path) {
   for (const RequestOp& op : path.succeeded ? r.success : r.failure) {
     if (const auto* p = std::get_if<PutRequest>(&op.op)) {
       if (p->ignore_value || p->ignore_lease) {
-        KEDGE_ASSIGN_OR_RETURN(std::optional<KeyValue> prev, mvcc::get(db_, p->key, current()));
+        KEDGE_ASSIGN_OR_RETURN(std::optional<KeyValue> prev, mvcc::get(db_, index_, p->key, current()));
         if (!prev) return etcd_errors::key_not_found();
       }
       if (p->lease != kNoLease && !lessor_->exists(p->lease)) return etcd_errors::lease_not_found();
@@ -298,7 +295,7 @@ Result<TxnResponse> Applier::execute(const TxnRequest& r, const Path& path) {
   for (const RequestOp& op : path.succeeded ? r.success : r.failure) {
     ResponseOp out;
     if (const auto* g = std::get_if<RangeRequest>(&op.op)) {
-      KEDGE_ASSIGN_OR_RETURN(out.op, mvcc::range(db_, *g, current(), compacted_));
+      KEDGE_ASSIGN_OR_RETURN(out.op, mvcc::range(db_, index_, *g, current(), compacted_));
     } else if (const auto* p = std::get_if<PutRequest>(&op.op)) {
       KEDGE_ASSIGN_OR_RETURN(out.op, put(*p));
     } else if (const auto* d = std::get_if<DeleteRangeRequest>(&op.op)) {

@@ -20,9 +20,8 @@ CREATE TABLE kv(
   version INTEGER NOT NULL,
   lease INTEGER NOT NULL,
   value BLOB NOT NULL);
-CREATE UNIQUE INDEX kv_key ON kv(key, mod_revision, create_revision, lease);
 CREATE TABLE leases(id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, expiry_ms INTEGER NOT NULL);
-INSERT INTO meta(name, value) VALUES ('schema_version', 2), ('revision', 1),
+INSERT INTO meta(name, value) VALUES ('schema_version', 3), ('revision', 1),
   ('compact_revision', 0), ('compacted_upto', 0);
 )sql";
 
@@ -62,6 +61,16 @@ Status init_schema(Db& db, const std::string& file_for_errors, int page_size) {
   }
   auto version = db.query_int("SELECT value FROM meta WHERE name='schema_version'");
   if (!version.ok()) return data_loss(file_for_errors + " has no schema version: " + version.status().message());
+  if (*version == 2) {
+    // Schema 3 keeps the (key, revision) index in memory (KeyIndex): drop
+    // the on-disk one. Its pages go to the free list; compaction's vacuum
+    // gives them back to the file system.
+    Transaction tx(db, true);
+    KEDGE_RETURN_IF_ERROR(tx.status());
+    KEDGE_RETURN_IF_ERROR(db.exec("DROP INDEX IF EXISTS kv_key"));
+    KEDGE_RETURN_IF_ERROR(write_meta(db, "schema_version", kSchemaVersion));
+    return tx.commit();
+  }
   if (*version != kSchemaVersion) {
     return data_loss(file_for_errors + " has schema version " + std::to_string(*version) +
                      ", this kedge understands " + std::to_string(kSchemaVersion));
@@ -96,62 +105,52 @@ Status write_meta(Db& db, const char* name, std::int64_t value) {
   return s->run();
 }
 
-Result<std::optional<KeyValue>> get(Db& db, const std::string& key, Revision at) {
-  KEDGE_ASSIGN_OR_RETURN(
-      Stmt * s, db.prepare("SELECT key, mod_revision, create_revision, version, lease, value FROM kv "
-                           "WHERE key=?1 AND mod_revision<=?2 ORDER BY mod_revision DESC LIMIT 1"));
+Status load_index(Db& db, KeyIndex& index) {
+  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("SELECT id, key, create_revision FROM kv ORDER BY id"));
   StmtScope scope(*s);
-  s->bind(1, key).bind(2, at);
-  KEDGE_ASSIGN_OR_RETURN(bool row, s->step());
-  if (!row) return std::optional<KeyValue>{};
-  KEDGE_ASSIGN_OR_RETURN(KeyValue kv, row_to_kv(*s, 0));
-  if (kv.create_revision == 0) return std::optional<KeyValue>{};  // tombstone
-  return std::optional<KeyValue>(std::move(kv));
-}
-
-Result<std::vector<LiveRow>> live_rows(Db& db, const std::string& key, const std::string& range_end,
-                                       Revision at) {
-  std::vector<LiveRow> rows;
-  if (range_end.empty()) {
-    KEDGE_ASSIGN_OR_RETURN(
-        Stmt * s, db.prepare("SELECT mod_revision, create_revision, lease, id FROM kv "
-                             "WHERE key=?1 AND mod_revision<=?2 ORDER BY mod_revision DESC LIMIT 1"));
-    StmtScope scope(*s);
-    s->bind(1, key).bind(2, at);
-    KEDGE_ASSIGN_OR_RETURN(bool row, s->step());
-    if (row && s->int64(1) != 0) rows.push_back({key, s->int64(0), s->int64(1), s->int64(2), s->int64(3)});
-    return rows;
-  }
-  // SQLite returns the other columns of the row that holds max() ("bare
-  // columns"), so one pass over the covering index yields each key's newest row.
-  const bool gte = is_gte(range_end);
-  const std::string sql = gte ? "SELECT key, max(mod_revision), create_revision, lease, id FROM kv "
-                                "WHERE key>=?1 AND mod_revision<=?3 GROUP BY key"
-                              : "SELECT key, max(mod_revision), create_revision, lease, id FROM kv "
-                                "WHERE key>=?1 AND key<?2 AND mod_revision<=?3 GROUP BY key";
-  if (!gte && range_end <= key) return rows;  // an empty range, as etcd's index sees it
-  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare(sql));
-  StmtScope scope(*s);
-  s->bind(1, key).bind(3, at);
-  if (!gte) s->bind(2, range_end);
   while (true) {
     KEDGE_ASSIGN_OR_RETURN(bool row, s->step());
     if (!row) break;
-    if (s->int64(2) == 0) continue;  // newest row is a tombstone
-    rows.push_back({s->blob(0), s->int64(1), s->int64(2), s->int64(3), s->int64(4)});
+    index.add(s->blob_view(1), s->int64(0), s->int64(2) == 0);
   }
+  index.committed();
+  return {};
+}
+
+Result<std::optional<KeyValue>> get(Db& db, const KeyIndex& index, const std::string& key, Revision at) {
+  std::optional<std::int64_t> id;
+  {
+    KeyIndex::Reader lock = index.read();
+    id = index.latest(key, at);
+  }
+  if (!id) return std::optional<KeyValue>{};
+  KeyValue kv;
+  kv.key = key;
+  KEDGE_RETURN_IF_ERROR(fill(db, *id, false, kv));
+  return std::optional<KeyValue>(std::move(kv));
+}
+
+std::vector<LiveRow> live_rows(const KeyIndex& index, const std::string& key, const std::string& range_end,
+                               Revision at) {
+  std::vector<LiveRow> rows;
+  KeyIndex::Reader lock = index.read();
+  index.live(key, range_end, at, [&](const std::string& k, std::int64_t id) { rows.push_back({k, id}); });
   return rows;
 }
 
 Status fill(Db& db, std::int64_t id, bool keys_only, KeyValue& kv) {
-  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare(keys_only ? "SELECT version FROM kv WHERE id=?1"
-                                                        : "SELECT version, value FROM kv WHERE id=?1"));
+  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare(keys_only
+                                                  ? "SELECT create_revision, version, lease FROM kv WHERE id=?1"
+                                                  : "SELECT create_revision, version, lease, value FROM kv WHERE id=?1"));
   StmtScope scope(*s);
   s->bind(1, id);
   KEDGE_ASSIGN_OR_RETURN(bool row, s->step());
   if (!row) return internal_error("kv row " + std::to_string(id) + " vanished");
-  kv.version = s->int64(0);
-  if (!keys_only) kv.value = s->blob(1);
+  kv.mod_revision = revision_of(id);
+  kv.create_revision = s->int64(0);
+  kv.version = s->int64(1);
+  kv.lease = s->int64(2);
+  if (!keys_only) kv.value = s->blob(3);
   return {};
 }
 
@@ -191,13 +190,14 @@ void sort_kvs(const RangeRequest& r, std::vector<KeyValue>& kvs) {
 
 }  // namespace
 
-Result<RangeResponse> range(Db& db, const RangeRequest& r, Revision current, Revision compacted) {
+Result<RangeResponse> range(Db& db, const KeyIndex& index, const RangeRequest& r, Revision current,
+                            Revision compacted) {
   Revision at = r.revision;
   if (at > current) return etcd_errors::future_rev();
   if (at <= 0) at = current;
   if (at < compacted) return etcd_errors::compacted();
 
-  KEDGE_ASSIGN_OR_RETURN(std::vector<LiveRow> rows, live_rows(db, r.key, r.range_end, at));
+  std::vector<LiveRow> rows = live_rows(index, r.key, r.range_end, at);
   RangeResponse response;
   response.revision = current;
   response.count = static_cast<std::int64_t>(rows.size());
@@ -209,19 +209,19 @@ Result<RangeResponse> range(Db& db, const RangeRequest& r, Revision current, Rev
   // Sorting by value needs values even for keys_only; they are cleared after.
   const bool skip_values = r.keys_only && r.sort_target != SortTarget::kValue;
   response.kvs.reserve(wanted);
+  const bool create_filter = r.max_create_revision != 0 || r.min_create_revision != 0;
   for (std::size_t i = 0; i < wanted; ++i) {
-    const LiveRow& row = rows[i];
-    if (r.max_mod_revision != 0 && row.mod_revision > r.max_mod_revision) continue;
-    if (r.min_mod_revision != 0 && row.mod_revision < r.min_mod_revision) continue;
-    if (r.max_create_revision != 0 && row.create_revision > r.max_create_revision) continue;
-    if (r.min_create_revision != 0 && row.create_revision < r.min_create_revision) continue;
-    KeyValue kv{.key = row.key,
-                .value = {},
-                .create_revision = row.create_revision,
-                .mod_revision = row.mod_revision,
-                .version = 0,
-                .lease = row.lease};
+    LiveRow& row = rows[i];
+    const Revision mod_revision = revision_of(row.id);
+    if (r.max_mod_revision != 0 && mod_revision > r.max_mod_revision) continue;
+    if (r.min_mod_revision != 0 && mod_revision < r.min_mod_revision) continue;
+    KeyValue kv;
+    kv.key = std::move(row.key);
     KEDGE_RETURN_IF_ERROR(fill(db, row.id, skip_values, kv));
+    if (create_filter) {
+      if (r.max_create_revision != 0 && kv.create_revision > r.max_create_revision) continue;
+      if (r.min_create_revision != 0 && kv.create_revision < r.min_create_revision) continue;
+    }
     response.kvs.push_back(std::move(kv));
   }
   sort_kvs(r, response.kvs);
@@ -235,7 +235,8 @@ Result<RangeResponse> range(Db& db, const RangeRequest& r, Revision current, Rev
   return response;
 }
 
-Result<std::vector<RevisionEvents>> history(Db& db, Revision from, Revision to, bool with_prev) {
+Result<std::vector<RevisionEvents>> history(Db& db, const KeyIndex& index, Revision from, Revision to,
+                                            bool with_prev) {
   std::vector<RevisionEvents> out;
   KEDGE_ASSIGN_OR_RETURN(
       Stmt * s, db.prepare("SELECT key, mod_revision, create_revision, version, lease, value FROM kv "
@@ -265,7 +266,7 @@ Result<std::vector<RevisionEvents>> history(Db& db, Revision from, Revision to, 
   if (with_prev) {
     for (RevisionEvents& rev : out) {
       for (Event& event : rev.events) {
-        KEDGE_ASSIGN_OR_RETURN(event.prev_kv, get(db, event.kv.key, rev.revision - 1));
+        KEDGE_ASSIGN_OR_RETURN(event.prev_kv, get(db, index, event.kv.key, rev.revision - 1));
       }
     }
   }

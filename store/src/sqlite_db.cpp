@@ -49,11 +49,13 @@ void Stmt::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-std::string Stmt::blob(int column) const {
+std::string Stmt::blob(int column) const { return std::string(blob_view(column)); }
+
+std::string_view Stmt::blob_view(int column) const {
   const void* data = sqlite3_column_blob(stmt_, column);
   const int size = sqlite3_column_bytes(stmt_, column);
   if (data == nullptr || size <= 0) return {};
-  return std::string(static_cast<const char*>(data), static_cast<std::size_t>(size));
+  return std::string_view(static_cast<const char*>(data), static_cast<std::size_t>(size));
 }
 
 Result<std::unique_ptr<Db>> Db::open(const std::filesystem::path& path, bool read_only) {

@@ -42,6 +42,8 @@ class Stmt {
   std::int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
   bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::string blob(int column) const;
+  // Valid until the next step/reset of this statement.
+  std::string_view blob_view(int column) const;
 
  private:
   Db* db_;

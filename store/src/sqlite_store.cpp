@@ -4,6 +4,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <limits>
+#include <map>
 #include <random>
 #include <system_error>
 
@@ -105,6 +108,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
                                 "PRAGMA temp_store=MEMORY"));
   KEDGE_RETURN_IF_ERROR(db.exec("PRAGMA cache_size=-" + std::to_string(std::max(64, options.writer_cache_kib))));
   KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
+  KEDGE_RETURN_IF_ERROR(mvcc::load_index(db, impl->index));
   impl->rev = meta.revision;
   impl->compacted = meta.compact_revision;
   impl->published_rev = meta.revision;
@@ -163,7 +167,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
           KEDGE_ASSIGN_OR_RETURN(mvcc::Meta m, mvcc::read_meta(reader));
           chunk.compact_revision = m.compact_revision;
           if (from < m.compact_revision) return chunk;
-          KEDGE_ASSIGN_OR_RETURN(chunk.revisions, mvcc::history(reader, from, to, with_prev));
+          KEDGE_ASSIGN_OR_RETURN(chunk.revisions, mvcc::history(reader, raw->index, from, to, with_prev));
           return chunk;
         });
       },
@@ -232,13 +236,11 @@ Status SqliteStore::Impl::reload_lessor(Db& db) {
       lessor->grant(s->int64(0), s->int64(1), now + std::chrono::milliseconds(remaining_ms));
     }
   }
-  KEDGE_ASSIGN_OR_RETURN(
-      Stmt * k, db.prepare("SELECT key, max(mod_revision), create_revision, lease FROM kv GROUP BY key"));
-  StmtScope scope(*k);
-  while (true) {
-    KEDGE_ASSIGN_OR_RETURN(bool row, k->step());
-    if (!row) break;
-    if (k->int64(2) != 0 && k->int64(3) != kNoLease) lessor->attach(k->int64(3), k->blob(0));
+  constexpr Revision kLatest = std::numeric_limits<Revision>::max();
+  for (mvcc::LiveRow& row : mvcc::live_rows(index, "", std::string(1, '\0'), kLatest)) {
+    KeyValue kv;
+    KEDGE_RETURN_IF_ERROR(mvcc::fill(db, row.id, true, kv));
+    if (kv.lease != kNoLease) lessor->attach(kv.lease, row.key);
   }
   return {};
 }
@@ -380,7 +382,11 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
       // limit), without touching its batch-mates.
       failure = db.exec("SAVEPOINT request");
       if (!failure.ok()) break;
+      const std::size_t index_mark = index.mark();
       WriteResult result = apply(db, batch[i]->request, events, after_commit);
+      // A failed request changed no revision (`rev` is where it started):
+      // its rows, if any, are rolled back below or with the whole batch.
+      if (!result.ok()) index.rollback(index_mark, mvcc::first_id(rev + 1));
       if (!result.ok() && (result.status().code() == Code::kInternal ||
                            result.status().code() == Code::kUnavailable ||
                            result.status().code() == Code::kDataLoss ||
@@ -401,6 +407,7 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
   }
   if (!failure.ok()) {
     log::logger("store")->error("write batch of {} failed: {}", batch.size(), failure.to_string());
+    index.rollback(0, mvcc::first_id(start_rev + 1));
     rev = start_rev;
     compacted = start_compacted;
     Status reload = reload_lessor(db);
@@ -409,6 +416,7 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
     complete(batch, results);
     return;
   }
+  index.committed();
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
   stat_requests += static_cast<std::int64_t>(batch.size());
   ++stat_commits;
@@ -427,7 +435,7 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
 
 Result<Revision> SqliteStore::Impl::lease_revoke_in(Db& db, LeaseId id, std::vector<mvcc::RevisionEvents>& events) {
   if (!lessor->exists(id)) return etcd_errors::lease_not_found();
-  Applier applier(db, rev, compacted, lessor.get(), true);
+  Applier applier(db, index, rev, compacted, lessor.get(), true);
   KEDGE_RETURN_IF_ERROR(applier.delete_keys(lessor->keys(id)));
   KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("DELETE FROM leases WHERE id=?1"));
   s->bind(1, id);
@@ -449,19 +457,19 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
     events.push_back({rev, std::move(applier.changes())});
   };
   if (auto* put = std::get_if<PutRequest>(&request)) {
-    Applier applier(db, rev, compacted, lessor.get(), true);
+    Applier applier(db, index, rev, compacted, lessor.get(), true);
     KEDGE_ASSIGN_OR_RETURN(PutResponse response, applier.put(*put));
     record(applier);
     return WriteResponse(std::move(response));
   }
   if (auto* del = std::get_if<DeleteRangeRequest>(&request)) {
-    Applier applier(db, rev, compacted, lessor.get(), true);
+    Applier applier(db, index, rev, compacted, lessor.get(), true);
     KEDGE_ASSIGN_OR_RETURN(DeleteRangeResponse response, applier.delete_range(*del));
     record(applier);
     return WriteResponse(std::move(response));
   }
   if (auto* txn = std::get_if<TxnRequest>(&request)) {
-    Applier applier(db, rev, compacted, lessor.get(), true);
+    Applier applier(db, index, rev, compacted, lessor.get(), true);
     KEDGE_ASSIGN_OR_RETURN(TxnResponse response, applier.txn(*txn));
     record(applier);
     return WriteResponse(std::move(response));
@@ -482,23 +490,59 @@ Result<WriteResponse> SqliteStore::Impl::apply(Db& db, WriteRequest& request,
     return WriteResponse(CompactResponse{.revision = rev});
   }
   if (auto* step = std::get_if<CompactStepOp>(&request)) {
-    // Every row older than a row of the window is superseded at target.
-    KEDGE_ASSIGN_OR_RETURN(
-        Stmt * older, db.prepare("DELETE FROM kv WHERE id IN (SELECT o.id FROM kv AS n JOIN kv AS o "
-                                 "ON o.key = n.key AND o.mod_revision < n.mod_revision "
-                                 "WHERE n.id >= ?1 AND n.id < ?2)"));
-    older->bind(1, mvcc::first_id(step->from)).bind(2, mvcc::first_id(step->to + 1));
-    KEDGE_RETURN_IF_ERROR(older->run());
-    std::int64_t deleted = sqlite3_changes(db.handle());
-    // Tombstones below target are history only. One at exactly the target
-    // stays until the next compaction (a watch may start there).
-    KEDGE_ASSIGN_OR_RETURN(
-        Stmt * tombs, db.prepare("DELETE FROM kv WHERE id >= ?1 AND id < ?2 "
-                                 "AND mod_revision < ?3 AND create_revision = 0"));
-    tombs->bind(1, mvcc::first_id(step->from - 1)).bind(2, mvcc::first_id(step->to + 1)).bind(3, step->target);
-    KEDGE_RETURN_IF_ERROR(tombs->run());
-    deleted += sqlite3_changes(db.handle());
+    // Every version of a key older than its newest row in the window is
+    // superseded at target. Tombstones below target are history only; one at
+    // exactly the target stays until the next compaction (a watch may start
+    // there), hence the window starts one revision early.
+    KEDGE_ASSIGN_OR_RETURN(Stmt * rows, db.prepare("SELECT id, key, create_revision FROM kv WHERE id >= ?1 AND id < ?2"));
+    std::map<std::string, std::int64_t, std::less<>> newest;
+    struct Prune {
+      std::string key;
+      std::int64_t id;
+      bool inclusive;
+    };
+    auto prunes = std::make_shared<std::vector<Prune>>();
+    std::vector<std::int64_t> doomed;
+    {
+      StmtScope scope(*rows);
+      rows->bind(1, mvcc::first_id(step->from - 1)).bind(2, mvcc::first_id(step->to + 1));
+      while (true) {
+        KEDGE_ASSIGN_OR_RETURN(bool row, rows->step());
+        if (!row) break;
+        const std::int64_t id = rows->int64(0);
+        const std::string_view key = rows->blob_view(1);
+        if (rows->int64(2) == 0 && mvcc::revision_of(id) < step->target) {
+          doomed.push_back(id);
+          prunes->push_back({std::string(key), id, true});
+        }
+        auto it = newest.find(key);
+        if (it == newest.end()) {
+          newest.emplace(std::string(key), id);
+        } else {
+          it->second = id;  // rows come in id order
+        }
+      }
+    }
+    {
+      KeyIndex::Reader lock = index.read();
+      for (const auto& [key, id] : newest) index.older(key, id, doomed);
+    }
+    for (auto& [key, id] : newest) prunes->push_back({key, id, false});
+    std::sort(doomed.begin(), doomed.end());
+    doomed.erase(std::unique(doomed.begin(), doomed.end()), doomed.end());
+    KEDGE_ASSIGN_OR_RETURN(Stmt * del, db.prepare("DELETE FROM kv WHERE id=?1"));
+    std::int64_t deleted = 0;
+    for (std::int64_t id : doomed) {
+      del->bind(1, id);
+      KEDGE_RETURN_IF_ERROR(del->run());
+      deleted += sqlite3_changes(db.handle());
+    }
     KEDGE_RETURN_IF_ERROR(mvcc::write_meta(db, "compacted_upto", step->to));
+    // The index forgets them once the rows are gone for good; no read that
+    // could still want them is running (the compactor waited for those).
+    after_commit.push_back([this, prunes] {
+      for (const Prune& p : *prunes) index.prune(p.key, p.id, p.inclusive);
+    });
     ++stat_compaction_steps;
     stat_compaction_rows += deleted;
     return WriteResponse(Revision{deleted});

@@ -26,7 +26,7 @@ Result<RangeResponse> SqliteStore::range(const RangeRequest& request) {
     Transaction tx(db, false);
     KEDGE_RETURN_IF_ERROR(tx.status());
     KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
-    return mvcc::range(db, request, meta.revision, meta.compact_revision);
+    return mvcc::range(db, impl_->index, request, meta.revision, meta.compact_revision);
   });
 }
 
@@ -104,7 +104,7 @@ Result<TxnResponse> SqliteStore::txn(const TxnRequest& request) {
       Transaction tx(db, false);
       KEDGE_RETURN_IF_ERROR(tx.status());
       KEDGE_ASSIGN_OR_RETURN(mvcc::Meta meta, mvcc::read_meta(db));
-      Applier applier(db, meta.revision, meta.compact_revision, impl_->lessor.get(), false);
+      Applier applier(db, impl_->index, meta.revision, meta.compact_revision, impl_->lessor.get(), false);
       return applier.txn(request);
     });
   }
@@ -236,6 +236,11 @@ void SqliteStore::Impl::auto_compact() {
   }
 }
 
+void SqliteStore::Impl::wait_for_reads_below(Revision target) {
+  std::unique_lock lock(readers_mu);
+  readers_cv.wait(lock, [&] { return reader_floors.empty() || *reader_floors.begin() >= target; });
+}
+
 Revision SqliteStore::Impl::next_window(Revision window, Revision used, std::int64_t deleted) const {
   // Rows, not time: under load every step pays a commit and an fsync, and a
   // time target would shrink steps until compaction fell behind the writes.
@@ -261,6 +266,7 @@ void SqliteStore::Impl::run_compactor() {
       const Revision target = compact_target;
       maintenance_done = false;
       lock.unlock();
+      wait_for_reads_below(target);
       WriteResult result = submit(CompactStepOp{.from = from, .to = to, .target = target});
       lock.lock();
       if (!result.ok()) {

@@ -11,11 +11,13 @@
 #include <optional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <variant>
 #include <vector>
 
 #include "kedge/store/sqlite_store.h"
+#include "key_index.h"
 #include "lessor.h"
 #include "mvcc.h"
 #include "sqlite_db.h"
@@ -66,9 +68,10 @@ struct WriteOp {
 // What one request did inside the writer's transaction; see apply.cpp.
 class Applier {
  public:
-  // `writable` false: a read-only txn on a reader connection.
-  Applier(Db& db, Revision begin_rev, Revision compacted, Lessor* lessor, bool writable)
-      : db_(db), begin_rev_(begin_rev), compacted_(compacted), lessor_(lessor), writable_(writable) {}
+  // `writable` false: a read-only txn on a reader connection (the index is
+  // then only read). Writes go into `index` as they go into the kv table.
+  Applier(Db& db, KeyIndex& index, Revision begin_rev, Revision compacted, Lessor* lessor, bool writable)
+      : db_(db), index_(index), begin_rev_(begin_rev), compacted_(compacted), lessor_(lessor), writable_(writable) {}
 
   Result<PutResponse> put(const PutRequest& request);
   Result<DeleteRangeResponse> delete_range(const DeleteRangeRequest& request);
@@ -94,6 +97,7 @@ class Applier {
   Status insert(const KeyValue& kv);
 
   Db& db_;
+  KeyIndex& index_;
   const Revision begin_rev_;
   const Revision compacted_;
   Lessor* lessor_;
@@ -124,6 +128,20 @@ struct SqliteStore::Impl {
   // --- published by the writer after each commit, read anywhere ---
   std::atomic<Revision> published_rev{1};
   std::atomic<Revision> published_compacted{0};
+
+  // --- every key's revisions (key_index.h): the writer changes it, anyone reads ---
+  KeyIndex index;
+
+  // --- compaction floors of running reads ---
+  // A read registers the compaction revision published when it started; its
+  // snapshot's is at least that, and it reads nothing below it. Physical
+  // compaction to T drops index entries and rows that only reads below T
+  // can want, so the compactor first waits for reads registered below T
+  // (reads starting later register T or more: it was published first).
+  std::mutex readers_mu;
+  std::condition_variable readers_cv;
+  std::multiset<Revision> reader_floors;  // guarded by readers_mu
+  void wait_for_reads_below(Revision target);
 
   // --- read pool ---
   std::mutex pool_mu;
@@ -237,7 +255,19 @@ auto SqliteStore::Impl::with_reader(Fn&& fn) -> decltype(fn(std::declval<Db&>())
     db = std::move(pool.back());
     pool.pop_back();
   }
+  std::multiset<Revision>::iterator floor;
+  {
+    // Registered before `fn` begins its snapshot, so the snapshot's
+    // compaction revision is at least this floor.
+    std::lock_guard lock(readers_mu);
+    floor = reader_floors.insert(published_compacted.load());
+  }
   auto result = fn(*db);
+  {
+    std::lock_guard lock(readers_mu);
+    reader_floors.erase(floor);
+  }
+  readers_cv.notify_all();
   {
     std::lock_guard lock(pool_mu);
     pool.push_back(std::move(db));
