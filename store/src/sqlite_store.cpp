@@ -23,10 +23,13 @@ std::int64_t unix_ms() {
       .count();
 }
 
-// WAL sizes (4 KiB pages) that trigger a background checkpoint, and the
-// writer's own catch-up; see README "Size bound".
+// WAL size (pages) from which it is checkpointed; see README "Size bound".
 constexpr int kWalCheckpointPages = 1000;
-constexpr int kWalCatchUpPages = 4000;
+// The writer's own catch-up copies at most this many frames (~1-2 ms); a
+// larger remainder is the checkpointer's, unless the WAL reaches the hard
+// cap, where bounding the file wins over a stall.
+constexpr int kWalCatchUpMaxCopy = 256;
+constexpr int kWalHardCapPages = 4000;
 
 Status check_integrity(Db& db) {
   KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare("PRAGMA quick_check"));
@@ -123,23 +126,36 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
   }
 
   KEDGE_ASSIGN_OR_RETURN(impl->checkpoint_db, Db::open(impl->db_path, false));
+  // A connection only opens the WAL with its first read; until then a
+  // checkpoint through it does nothing at all (and says SQLITE_OK).
+  KEDGE_RETURN_IF_ERROR(impl->checkpoint_db->query_int("SELECT count(*) FROM sqlite_master").status());
   Impl* raw = impl.get();
   sqlite3_wal_hook(
       db.handle(),
       [](void* arg, sqlite3*, const char*, int pages) -> int {
         auto* self = static_cast<Impl*>(arg);
         // Frames this commit appended (the WAL restarts from 0 after a full checkpoint).
-        const int appended = pages >= self->wal_frames_seen ? pages - self->wal_frames_seen : pages;
+        const bool restarted = pages < self->wal_frames_seen;
+        const int appended = restarted ? pages : pages - self->wal_frames_seen;
         self->wal_frames_seen = pages;
+        if (restarted) self->wal_generation.fetch_add(1, std::memory_order_relaxed);
         self->stat_wal_frames.fetch_add(appended, std::memory_order_relaxed);
-        if (pages >= kWalCatchUpPages) {
-          // Under steady writes the background checkpointer never quite
-          // catches up, and a WAL restarts only once fully copied. Here the
-          // writer is between transactions: copy the (small) remainder so
-          // the next transaction can restart the WAL from its beginning.
+        if (pages < kWalCheckpointPages || self->checkpoint_running.load(std::memory_order_acquire)) {
+          return SQLITE_OK;
+        }
+        // Frames the checkpointer has not copied yet (all of them when its
+        // last run was on an earlier WAL).
+        const std::int64_t done = self->wal_backfilled.load(std::memory_order_acquire);
+        const bool same_wal = (done >> 32) == self->wal_generation.load(std::memory_order_relaxed);
+        const int remainder = same_wal ? pages - static_cast<int>(done & 0xffffffff) : pages;
+        if (remainder <= kWalCatchUpMaxCopy || pages >= kWalHardCapPages) {
+          // A WAL restarts from its beginning only once fully copied, which
+          // the checkpointer alone never quite achieves under steady writes.
+          // Here the writer is between transactions: copying the small
+          // remainder lets its next transaction restart the WAL.
           sqlite3_wal_checkpoint_v2(self->writer_db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                                     nullptr);
-        } else if (pages >= kWalCheckpointPages) {
+        } else {
           {
             std::lock_guard lock(self->checkpoint_mu);
             self->checkpoint_wanted = true;
@@ -591,8 +607,16 @@ void SqliteStore::Impl::run_checkpointer() {
     lock.unlock();
     // PASSIVE: never waits for readers or the writer; whatever it cannot
     // copy now is copied next time.
+    const std::int64_t generation = wal_generation.load(std::memory_order_relaxed);
+    checkpoint_running.store(true, std::memory_order_release);
+    int log_frames = 0;
+    int copied_frames = 0;
     const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                             nullptr, nullptr);
+                                             &log_frames, &copied_frames);
+    if (rc == SQLITE_OK && copied_frames >= 0) {
+      wal_backfilled.store(generation << 32 | copied_frames, std::memory_order_release);
+    }
+    checkpoint_running.store(false, std::memory_order_release);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       log::logger("store")->warn("{}", checkpoint_db->error("checkpoint", rc).to_string());
     }

@@ -203,6 +203,10 @@ struct SqliteStore::Impl {
   std::atomic<std::int64_t> stat_max_maintenance_us{0};
   std::atomic<std::int64_t> stat_wal_frames{0};
   int wal_frames_seen = 0;  // writer thread (WAL hook): frames in the WAL after the last commit
+  // What the checkpointer's last run left copied: WAL generation << 32 | frames.
+  std::atomic<std::int64_t> wal_backfilled{0};
+  std::atomic<std::int64_t> wal_generation{0};  // written by the WAL hook: +1 per WAL restart
+  std::atomic<bool> checkpoint_running{false};
 
   std::unique_ptr<Lessor> lessor;
   std::unique_ptr<WatchHub> hub;
