@@ -1,6 +1,8 @@
 // `kedge store`: the etcd v3 compatible store alone (SQLite core behind the
 // etcd gRPC front), with etcd's flag spellings so existing scripts and
 // kube-apiserver's --etcd-servers work unchanged.
+#include <malloc.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -149,6 +151,11 @@ int run_store(std::span<const std::string> args) {
     }
     log->info("restored {} into {}", restore, o.data_dir);
   }
+  // Two malloc arenas instead of glibc's 8 per core: gRPC's threads, the
+  // writer, completer and workers each filled an arena of their own with
+  // freed request buffers (RSS after bench/store's runs 43.2 -> 36.5 MB,
+  // throughput unchanged at 256 clients).
+  ::mallopt(M_ARENA_MAX, 2);
   auto store = store::SqliteStore::open(so);
   if (!store.ok()) {
     log->critical("cannot open the store: {}", store.status().to_string());
