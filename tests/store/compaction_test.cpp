@@ -2,7 +2,9 @@
 // physical removal of history, automatic retention and Status().
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
+#include <vector>
 
 #include "store_test_util.h"
 
@@ -53,6 +55,79 @@ TEST_F(CompactionTest, ErrorsAndReadsAroundTheCompactRevision) {
   ASSERT_OK(status);
   EXPECT_EQ(status->revision, 13);
   EXPECT_EQ(status->compact_revision, 6);
+}
+
+// Reads while compaction deletes history (rows and the in-memory index):
+// each answer is right for its revision or "compacted", never a wrong
+// version, a missing key or an internal error.
+TEST_F(CompactionTest, ReadsRacingCompactionAreRightOrCompacted) {
+  constexpr int kKeys = 8;
+  // One writer, so revision r (2, 3, ...) puts key (r - 2) % kKeys with value "v<r>".
+  auto key_of = [](Revision r) { return "race/" + std::to_string((r - 2) % kKeys); };
+  std::atomic<bool> stop{false};
+  std::atomic<Revision> written{1};
+  std::thread writer([&] {
+    for (Revision r = 2; !stop; ++r) {
+      auto p = store_->put(put_req(key_of(r), "v" + std::to_string(r)));
+      ASSERT_OK(p);
+      ASSERT_EQ(p->revision, r);
+      written = r;
+    }
+  });
+  std::thread compactor([&] {
+    while (!stop) {
+      const Revision target = written.load() - 40;
+      if (target > 2 + kKeys) {
+        auto c = store_->compact(target, true);
+        if (!c.ok()) {
+          EXPECT_EQ(c.status().code(), Code::kOutOfRange) << c.status().to_string();
+        }
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::atomic<int> checked{0}, compacted{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      std::uint64_t seed = 12345 + t;
+      while (!stop) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        // Often below the compaction; never before every key was written.
+        const Revision at = written.load() - static_cast<Revision>((seed >> 33) % 60);
+        if (at < 2 + kKeys) continue;
+        auto req = get_req("race/", prefix_end("race/"));
+        req.revision = at;
+        auto r = store_->range(req);
+        if (!r.ok()) {
+          ASSERT_EQ(r.status().code(), Code::kOutOfRange) << r.status().to_string();
+          ++compacted;
+          continue;
+        }
+        ASSERT_EQ(r->kvs.size(), static_cast<std::size_t>(kKeys)) << "at " << at;
+        for (const KeyValue& kv : r->kvs) {
+          // The newest revision <= at that wrote this key.
+          const int index = std::stoi(kv.key.substr(5));
+          const Revision expected = at - ((at - 2 - index) % kKeys + kKeys) % kKeys;
+          ASSERT_EQ(kv.mod_revision, expected) << kv.key << " at " << at;
+          ASSERT_EQ(kv.value, "v" + std::to_string(expected));
+        }
+        ++checked;
+      }
+    });
+  }
+  std::this_thread::sleep_for(2s);
+  stop = true;
+  writer.join();
+  compactor.join();
+  for (auto& r : readers) r.join();
+  auto status = store_->status();
+  ASSERT_OK(status);
+  EXPECT_GT(status->compact_revision, 100);  // compaction kept running
+  EXPECT_GT(checked.load(), 100);
+  EXPECT_GT(compacted.load(), 0);  // some reads did ask below it
+  std::printf("%d reads checked, %d compacted, revision %lld compacted at %lld\n", checked.load(), compacted.load(),
+              static_cast<long long>(status->revision), static_cast<long long>(status->compact_revision));
 }
 
 TEST_F(CompactionTest, PhysicalCompactionRemovesHistoryButKeepsLatest) {

@@ -1,6 +1,7 @@
 // etcd 3.4 KV semantics of the SQLite store: revisions, versions, ranges,
 // puts, deletes, txns and every error string clientv3 relies on.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -491,6 +492,56 @@ TEST(KvOpenTest, CorruptFileIsDataLossNamingTheFile) {
   EXPECT_NE(store.status().message().find(db.string()), std::string::npos) << store.status().message();
   // Never silently recreated: the damaged file is still there, same size.
   EXPECT_GT(std::filesystem::file_size(db), 4096u * 5);
+}
+
+TEST(KvOpenTest, SchemaTwoFileIsUpgradedInPlace) {
+  kedge::testing::TempDir dir("kedge-store-schema2");
+  {
+    auto store = open_or_die(options_in(dir.path()));
+    ASSERT_OK(store->put(put_req("a", "1")));
+    ASSERT_OK(store->put(put_req("a", "2")));
+    ASSERT_OK(store->put(put_req("b", "1")));
+  }
+  const auto db_file = dir.path() / "store.db";
+  auto sql = [&](const char* statements) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_file.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, statements, nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+  };
+  // What a schema 2 store (session 6 and before) looks like: the same
+  // tables plus the on-disk (key, revision) index.
+  sql("CREATE UNIQUE INDEX kv_key ON kv(key, mod_revision, create_revision, lease);"
+      "UPDATE meta SET value=2 WHERE name='schema_version'");
+  {
+    auto store = open_or_die(options_in(dir.path()));
+    auto r = store->range(get_req("a", "c"));
+    ASSERT_OK(r);
+    ASSERT_EQ(r->kvs.size(), 2u);
+    EXPECT_EQ(r->kvs[0], (KeyValue{.key = "a", .value = "2", .create_revision = 2, .mod_revision = 3, .version = 2, .lease = 0}));
+    EXPECT_EQ(r->kvs[1].key, "b");
+    auto old = get_req("a");
+    old.revision = 2;
+    r = store->range(old);
+    ASSERT_OK(r);
+    EXPECT_EQ(r->kvs.at(0).value, "1");
+    EXPECT_EQ(store->put(put_req("a", "3"))->revision, 5);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT (SELECT count(*) FROM sqlite_master WHERE name='kv_key'), "
+                               "(SELECT value FROM meta WHERE name='schema_version')",
+                               -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 0);  // the index is gone
+  EXPECT_EQ(sqlite3_column_int(stmt, 1), 3);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
 }
 
 TEST(KvOpenTest, NotADatabaseIsDataLoss) {
