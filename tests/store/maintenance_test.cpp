@@ -43,7 +43,7 @@ TEST(MaintenanceTest, DefragmentReturnsEveryFreePageWhileWritesGoOn) {
   auto st = store->status();
   ASSERT_OK(st);
   ASSERT_OK(store->compact(st->revision, true));
-  ASSERT_OK(store->wait_compacted());  // also truncates the WAL into the file
+  ASSERT_OK(store->wait_compacted());  // also checkpoints the WAL into the file
   st = store->status();
   ASSERT_OK(st);
   const std::int64_t before = bytes_of(store->db_path());
