@@ -25,11 +25,6 @@ Status check_op(const etcdserverpb::RequestOp& op, const RequestLimits& limits) 
 
 }  // namespace
 
-grpc::Status to_grpc(const Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message());
-}
-
 Status from_grpc(const grpc::Status& status) {
   if (status.ok()) return ok_status();
   auto code = static_cast<int>(status.error_code());
@@ -37,9 +32,9 @@ Status from_grpc(const grpc::Status& status) {
   return Status(static_cast<Code>(code), status.error_message());
 }
 
-grpc::Status unimplemented_rpc(const char* rpc) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      std::string("kedge store: ") + rpc + " is not supported by this single-member SQLite store");
+Status unimplemented_rpc(const char* rpc) {
+  return Status(Code::kUnimplemented,
+                std::string("kedge store: ") + rpc + " is not supported by this single-member SQLite store");
 }
 
 Status check_range(const etcdserverpb::RangeRequest& r) {

@@ -14,11 +14,11 @@
 
 namespace kedge::store::etcd {
 
-grpc::Status to_grpc(const Status& status);
+// Client side (EtcdStore): a gRPC status as kedge's Status.
 Status from_grpc(const grpc::Status& status);
 
 // Unsupported RPCs: an honest Unimplemented naming what is missing.
-grpc::Status unimplemented_rpc(const char* rpc);
+Status unimplemented_rpc(const char* rpc);
 
 struct RequestLimits {
   std::int64_t max_request_bytes;

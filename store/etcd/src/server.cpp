@@ -1,12 +1,6 @@
 // EtcdServer: binds the listen URLs, wires the services, runs the progress
 // ticker, and drains on shutdown.
-#include <absl/synchronization/mutex.h>
-#include <grpcpp/ext/health_check_service_server_builder_option.h>
-#include <grpcpp/health_check_service_interface.h>
-
 #include <condition_variable>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "kedge/base/log.h"
@@ -17,6 +11,7 @@ namespace kedge::store {
 using etcd::Shared;
 using etcd::WatchRegistry;
 using etcd::WorkerPool;
+namespace rpc = etcd::rpc;
 
 namespace etcd {
 
@@ -40,71 +35,77 @@ Result<Revision> Shared::current_revision() const {
   return st.revision;
 }
 
+void add_health_service(rpc::RpcServer& server) {
+  // HealthCheckRequest is {string service = 1}; HealthCheckResponse is
+  // {ServingStatus status = 1} with SERVING = 1. The whole server ("") is
+  // the only service it knows, as grpc++'s default health service.
+  static constexpr std::string_view kServing("\x08\x01", 2);
+  auto whole_server = [](std::string_view request) { return request.empty() || request == std::string_view("\x0a\x00", 2); };
+  server.add_unary("/grpc.health.v1.Health/Check", [whole_server](std::string_view request, const std::shared_ptr<rpc::Call>& call) {
+    if (!whole_server(request)) {
+      call->finish({rpc::RpcCode::kNotFound, "unknown service"});
+      return;
+    }
+    call->reply(kServing);
+  });
+  server.add_stream("/grpc.health.v1.Health/Watch", [whole_server](const std::shared_ptr<rpc::Call>& call) {
+    // One answer, then the stream stays open until the client goes or the server stops.
+    rpc::Call* c = call.get();
+    call->on_message = [c, whole_server](std::string_view request) {
+      c->write(whole_server(request) ? kServing : std::string_view("\x08\x03", 2));  // 3: SERVICE_UNKNOWN
+    };
+  });
+}
+
 }  // namespace etcd
 
 namespace {
 
 struct ListenUrl {
-  std::string url;      // as given
-  std::string address;  // gRPC form: host:port or unix:path
-  bool tls = false;
-  bool unix_socket = false;
+  std::string url;  // as given
+  rpc::Listener listener;
 };
 
 Result<ListenUrl> parse_listen_url(const std::string& url) {
-  ListenUrl out{.url = url};
+  ListenUrl out{.url = url, .listener = {}};
+  rpc::Listener& l = out.listener;
+  std::string address;
   auto take = [&](std::string_view scheme) {
     if (url.starts_with(scheme)) {
-      out.address = url.substr(scheme.size());
+      address = url.substr(scheme.size());
       return true;
     }
     return false;
   };
   if (take("http://")) {
   } else if (take("https://")) {
-    out.tls = true;
+    l.tls = true;
   } else if (take("unix://")) {
-    out.unix_socket = true;
+    l.kind = rpc::Listener::Kind::kUnix;
   } else if (take("unixs://")) {
-    out.unix_socket = out.tls = true;
+    l.kind = rpc::Listener::Kind::kUnix;
+    l.tls = true;
   } else {
     return invalid_argument("listen URL \"" + url + "\": want http://, https://, unix:// or unixs://");
   }
-  if (!out.address.empty() && out.address.back() == '/') out.address.pop_back();
-  if (out.address.empty()) return invalid_argument("listen URL \"" + url + "\" has no address");
-  if (out.unix_socket) {
-    out.address = "unix:" + out.address;
-  } else if (out.address.find(':') == std::string::npos) {
+  if (!address.empty() && address.back() == '/') address.pop_back();
+  if (address.empty()) return invalid_argument("listen URL \"" + url + "\" has no address");
+  if (l.kind == rpc::Listener::Kind::kUnix) {
+    l.path = address;
+    return out;
+  }
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || (address.front() == '[' && address.find(']', colon) != std::string::npos)) {
     return invalid_argument("listen URL \"" + url + "\" has no port");
   }
+  l.host = address.substr(0, colon);
+  if (l.host.size() >= 2 && l.host.front() == '[' && l.host.back() == ']') l.host = l.host.substr(1, l.host.size() - 2);
+  const std::string port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+    return invalid_argument("listen URL \"" + url + "\" has a bad port");
+  }
+  l.port = std::stoi(port);
   return out;
-}
-
-Result<std::string> read_pem(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return invalid_argument(std::string("cannot read ") + what + " \"" + path + "\"");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().empty()) return invalid_argument(std::string(what) + " \"" + path + "\" is empty");
-  return ss.str();
-}
-
-Result<std::shared_ptr<grpc::ServerCredentials>> tls_credentials(const EtcdTlsOptions& tls) {
-  if (tls.cert_file.empty() || tls.key_file.empty()) {
-    return invalid_argument("an https:// or unixs:// URL needs --cert-file and --key-file");
-  }
-  KEDGE_ASSIGN_OR_RETURN(auto cert, read_pem(tls.cert_file, "--cert-file"));
-  KEDGE_ASSIGN_OR_RETURN(auto key, read_pem(tls.key_file, "--key-file"));
-  grpc::SslServerCredentialsOptions opts(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  opts.pem_key_cert_pairs.push_back({key, cert});
-  if (!tls.trusted_ca_file.empty()) {
-    KEDGE_ASSIGN_OR_RETURN(opts.pem_root_certs, read_pem(tls.trusted_ca_file, "--trusted-ca-file"));
-  }
-  if (tls.client_cert_auth) {
-    if (tls.trusted_ca_file.empty()) return invalid_argument("--client-cert-auth needs --trusted-ca-file");
-    opts.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-  }
-  return grpc::SslServerCredentials(opts);
 }
 
 }  // namespace
@@ -135,8 +136,7 @@ struct EtcdServer::Impl {
   WatchRegistry registry;
   WorkerPool pool;
   Shared shared;
-  std::vector<std::unique_ptr<grpc::Service>> services;
-  std::unique_ptr<grpc::Server> server;
+  rpc::RpcServer server;
   std::vector<std::string> bound_urls;
 
   std::mutex ticker_mu;
@@ -156,39 +156,23 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::start(Store& store, EtcdServerOp
   }
   auto impl = std::make_unique<Impl>(store, std::move(options));
 
-  // Debian's abseil is built with lock-order tracking on: every absl::Mutex
-  // gRPC takes walks a global cycle graph (2-3 % of the server's CPU per put
-  // in a profile at 256 clients). It is a debugging aid for absl's users.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
-  // etcd accepts requests up to max-request-bytes plus 512 KiB of framing
-  // and sends responses of any size.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(impl->options.max_request_bytes + 512 * 1024));
-  builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
-  std::vector<int> ports(urls.size(), 0);
+  etcd::add_kv_service(impl->shared, impl->server);
+  etcd::add_watch_service(impl->shared, impl->server);
+  etcd::add_lease_service(impl->shared, impl->server);
+  etcd::add_maintenance_service(impl->shared, impl->server);
+  etcd::add_cluster_service(impl->shared, impl->server);
+  etcd::add_health_service(impl->server);
+  rpc::RpcServerOptions rpc_options{
+      .listeners = {},
+      .tls = impl->options.tls,
+      // etcd accepts requests up to max-request-bytes plus 512 KiB of framing.
+      .max_receive_bytes = static_cast<std::size_t>(impl->options.max_request_bytes) + 512 * 1024};
+  for (const auto& u : urls) rpc_options.listeners.push_back(u.listener);
+  KEDGE_RETURN_IF_ERROR(impl->server.start(std::move(rpc_options)));
+  const std::vector<int> ports = impl->server.bound_ports();
   for (std::size_t i = 0; i < urls.size(); ++i) {
-    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-    if (urls[i].tls) {
-      KEDGE_ASSIGN_OR_RETURN(creds, tls_credentials(impl->options.tls));
-    }
-    builder.AddListeningPort(urls[i].address, creds, &ports[i]);
-  }
-  impl->services.push_back(etcd::make_kv_service(impl->shared));
-  impl->services.push_back(etcd::make_watch_service(impl->shared));
-  impl->services.push_back(etcd::make_lease_service(impl->shared));
-  impl->services.push_back(etcd::make_maintenance_service(impl->shared));
-  impl->services.push_back(etcd::make_cluster_service(impl->shared));
-  for (auto& s : impl->services) builder.RegisterService(s.get());
-  impl->server = builder.BuildAndStart();
-  if (!impl->server) return unavailable("cannot serve on the listen client URLs (address in use or not permitted?)");
-  for (std::size_t i = 0; i < urls.size(); ++i) {
-    if (!urls[i].unix_socket && ports[i] == 0) {
-      impl->server->Shutdown();
-      return unavailable("cannot bind " + urls[i].url);
-    }
     std::string bound = urls[i].url;
-    if (!urls[i].unix_socket) {
+    if (urls[i].listener.kind == rpc::Listener::Kind::kTcp) {
       const auto colon = bound.rfind(':');
       bound = bound.substr(0, colon + 1) + std::to_string(ports[i]);
     }
@@ -196,7 +180,6 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::start(Store& store, EtcdServerOp
   }
   impl->shared.advertised_urls =
       impl->options.advertise_client_urls.empty() ? impl->bound_urls : impl->options.advertise_client_urls;
-  if (auto* health = impl->server->GetHealthCheckService()) health->SetServingStatus(true);
   impl->ticker = std::thread([p = impl.get()] { p->ticker_loop(); });
   log::logger("store")->info("etcd v3 API serving on {}", fmt::join(impl->bound_urls, ", "));
   return std::unique_ptr<EtcdServer>(new EtcdServer(std::move(impl)));
@@ -207,17 +190,15 @@ EtcdServer::EtcdServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 void EtcdServer::shutdown(std::chrono::milliseconds grace) {
   if (impl_->shut_down) return;
   impl_->shut_down = true;
-  if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
   {
     std::lock_guard lock(impl_->ticker_mu);
     impl_->stopping = true;
   }
   impl_->ticker_cv.notify_all();
   if (impl_->ticker.joinable()) impl_->ticker.join();
-  // In-flight calls get `grace`; then gRPC cancels the rest (watch and
-  // keep-alive streams) and waits for their reactors, whose pool work still runs.
-  impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
-  impl_->server->Wait();
+  // In-flight unary calls get `grace`; then the rest (watch and keep-alive
+  // streams) end, and the pool runs what they queued before it stops.
+  impl_->server.shutdown(grace);
   impl_->pool.stop();
 }
 

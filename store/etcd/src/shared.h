@@ -4,9 +4,6 @@
 // Constant after construction except where noted; safe to use from any thread.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/codegen/service_type.h>
-
 #include <functional>
 #include <mutex>
 #include <set>
@@ -14,6 +11,7 @@
 #include "errors.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "kedge/store/etcd_server.h"
+#include "rpc_server.h"
 #include "worker_pool.h"
 
 namespace kedge::store::etcd {
@@ -56,44 +54,40 @@ struct Shared {
   static constexpr std::uint64_t kRaftTerm = 2;
 };
 
-// Runs `work` (returning grpc::Status) on the pool and finishes the RPC with it.
-template <typename Work>
-grpc::ServerUnaryReactor* run_unary(grpc::CallbackServerContext* ctx, Shared& shared, Work work) {
-  auto* reactor = ctx->DefaultReactor();
-  shared.pool.post([reactor, work = std::move(work)]() mutable { reactor->Finish(work()); });
-  return reactor;
+// Parses a request message; a malformed one ends the call as etcd (grpc-go)
+// does: INTERNAL, "grpc: error unmarshalling request: ...".
+template <typename Req>
+bool parse_request(std::string_view bytes, Req& req, rpc::Call& call) {
+  if (req.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return true;
+  call.finish({rpc::RpcCode::kInternal, "grpc: error unmarshalling request: proto: cannot parse invalid wire-format data"});
+  return false;
 }
 
-// A unary RPC registered as raw bytes: the request is parsed on the pool, so
-// a malformed message gets etcd's answer (INTERNAL, "grpc: error
-// unmarshalling request") where gRPC C++'s typed callback handler would
-// answer UNIMPLEMENTED. `work(const Req&, Resp*)` returns grpc::Status.
+// A unary RPC whose work blocks (a Store call): the request is parsed on the
+// loop thread, `work(const Req&, Resp*)` (returning Status) runs on the
+// pool, and its answer or error ends the call.
 template <typename Req, typename Resp, typename Work>
-grpc::ServerUnaryReactor* run_raw_unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
-                                        grpc::ByteBuffer* out, Shared& shared, Work work) {
-  auto* reactor = ctx->DefaultReactor();
-  shared.pool.post([reactor, out, request = grpc::ByteBuffer(*in), work = std::move(work)]() mutable {
-    Req req;
-    if (auto st = grpc::SerializationTraits<Req>::Deserialize(&request, &req); !st.ok()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
-                                   "grpc: error unmarshalling request: " + st.error_message()));
+void run_unary(Shared& shared, std::string_view bytes, const std::shared_ptr<rpc::Call>& call, Work work) {
+  auto req = std::make_shared<Req>();
+  if (!parse_request(bytes, *req, *call)) return;
+  shared.pool.post([call, req = std::move(req), work = std::move(work)]() mutable {
+    Resp resp;
+    if (Status st = work(*req, &resp); !st.ok()) {
+      call->fail(st);
       return;
     }
-    Resp resp;
-    grpc::Status st = work(req, &resp);
-    bool own_buffer = false;
-    if (st.ok()) st = grpc::SerializationTraits<Resp>::Serialize(resp, out, &own_buffer);
-    reactor->Finish(st);
+    call->reply(resp.SerializeAsString());
   });
-  return reactor;
 }
 
-// Service factories (one file per service).
-std::unique_ptr<grpc::Service> make_kv_service(Shared& shared);
-std::unique_ptr<grpc::Service> make_watch_service(Shared& shared);
-std::unique_ptr<grpc::Service> make_lease_service(Shared& shared);
-std::unique_ptr<grpc::Service> make_maintenance_service(Shared& shared);
-std::unique_ptr<grpc::Service> make_cluster_service(Shared& shared);
+// Each service registers its methods (one file per service).
+void add_kv_service(Shared& shared, rpc::RpcServer& server);
+void add_watch_service(Shared& shared, rpc::RpcServer& server);
+void add_lease_service(Shared& shared, rpc::RpcServer& server);
+void add_maintenance_service(Shared& shared, rpc::RpcServer& server);
+void add_cluster_service(Shared& shared, rpc::RpcServer& server);
+// grpc.health.v1.Health: Check and Watch answer SERVING while serving.
+void add_health_service(rpc::RpcServer& server);
 
 // Asks every progress_notify watch of `stream` for a progress notification.
 void tick_progress(WatchStream& stream);

@@ -1,16 +1,25 @@
 // etcdserverpb.Watch: one bidi stream carries many watches.
 //
-// Threads: gRPC runs the reactor callbacks (OnReadDone, OnWriteDone, OnDone);
+// Threads: the transport's loop thread runs the call's callbacks, which only
+// parse and queue requests and note half-close and the end of the call; the
 // requests are handled one at a time on the worker pool (store.watch() may
-// replay history from SQLite); the store's notifier thread calls the
-// observers, which only queue responses. Lock order: WatchRegistry::mu_ →
-// WatchStream::mu_; no Store call and no Watch destruction ever happens with
-// mu_ held (the notifier takes mu_ from inside the store).
+// replay history from SQLite), where registering with the progress ticker
+// and the cleanup after the call also run; the store's notifier thread calls
+// the observers, which only queue responses (Call::write, which any thread
+// may call); the ticker thread calls tick().
+//
+// Lock order: WatchRegistry::mu_ → WatchStream::mu_ → the Call's mutex
+// (responses are written under mu_, so they go out in the order decided).
+// No Store call and no Watch destruction ever happens with mu_ held (the
+// notifier takes mu_ from inside the store), so the loop thread may take it;
+// the loop never takes the registry's lock, which a tick holds while it asks
+// watches for progress.
+#include <atomic>
 #include <deque>
 #include <map>
-#include <optional>
+#include <memory>
+#include <string_view>
 
-#include "etcdserverpb/rpc.grpc.pb.h"
 #include "convert.h"
 #include "kedge/base/log.h"
 #include "shared.h"
@@ -56,50 +65,58 @@ class WatchEntry final : public WatchObserver {
 
 }  // namespace
 
-class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
+class WatchStream final : public std::enable_shared_from_this<WatchStream> {
  public:
-  explicit WatchStream(Shared& shared) : shared_(shared) {
-    shared_.watches.add(this);
-    StartRead(&request_);
+  WatchStream(Shared& shared, std::shared_ptr<rpc::Call> call) : shared_(shared), call_(std::move(call)) {}
+
+  // Loop thread, once the callbacks are set. The registry's lock is held
+  // through a whole tick, so the loop never takes it: a task registers.
+  void start() {
+    std::lock_guard lock(mu_);
+    run_task_locked([this] { shared_.watches.add(this); });
   }
 
-  void OnReadDone(bool ok) override {
+  // Loop thread.
+  void receive(std::string_view message) {
+    etcdserverpb::WatchRequest req;
+    const bool parsed = parse_request(message, req, *call_);
     std::lock_guard lock(mu_);
-    if (!ok) {  // client half-closed or the call ended: finish once the queue drains
-      read_closed_ = true;
-      if (!writing_) finish_locked(grpc::Status::OK);
-      return;
-    }
+    if (!parsed) finished_ = true;  // parse_request ended the call
     if (finished_) return;
-    run_task_locked([this, req = request_] { handle(req); });
+    requests_.push_back(std::move(req));
+    if (serving_) return;
+    serving_ = true;
+    run_task_locked([this] { serve(); });
   }
 
-  void OnWriteDone(bool ok) override {
+  // Loop thread: the client half-closed; finish once every request is handled
+  // and everything queued has gone out.
+  void half_close() {
     std::lock_guard lock(mu_);
-    writing_ = false;
-    queued_bytes_ -= static_cast<std::int64_t>(queue_.front().ByteSizeLong());
-    queue_.pop_front();
-    if (pending_finish_) {  // finish_locked() ran while this write was in flight
-      Finish(*pending_finish_);
-      pending_finish_.reset();
-    } else if (!ok) {
-      finish_locked(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream closed"));
-    } else if (!queue_.empty()) {
-      start_write_locked();
-    } else if (read_closed_) {
-      finish_locked(grpc::Status::OK);
-    }
+    read_closed_ = true;
+    finish_if_idle_locked();
   }
 
-  void OnDone() override {
-    shared_.watches.remove(this);
+  // Loop thread, each time everything written has gone out. Only matters
+  // after half-close, so the common case skips mu_ (the notifier may hold it
+  // while it builds a large response).
+  void drained() {
+    if (!read_closed_.load(std::memory_order_relaxed)) return;
+    std::lock_guard lock(mu_);
+    finish_if_idle_locked();
+  }
+
+  // Loop thread, once: the call is over.
+  void done() {
     bool cleanup_now;
     {
       std::lock_guard lock(mu_);
+      finished_ = true;
       done_ = true;
+      requests_.clear();
       cleanup_now = tasks_ == 0;
     }
-    if (cleanup_now) shared_.pool.post([this] { cleanup(); });
+    if (cleanup_now) shared_.pool.post([self = shared_from_this()] { self->cleanup(); });
   }
 
   // Store notifier thread.
@@ -112,10 +129,10 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
       if (progress_all_pending_ > 0 && entry.id() == progress_probe_) {
         --progress_all_pending_;
         resp.set_watch_id(kNoWatchId);
-        enqueue_locked(std::move(resp));
+        enqueue_locked(resp);
       } else if (entry.progress_notify()) {
         resp.set_watch_id(entry.id());
-        enqueue_locked(std::move(resp));
+        enqueue_locked(resp);
       }
       return;
     }
@@ -125,9 +142,9 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
     resp.mutable_events()->Reserve(static_cast<int>(events.size()));
     for (const auto& e : events) to_pb(e, resp.add_events());
     if (entry.fragment()) {
-      enqueue_fragments_locked(std::move(resp));
+      enqueue_fragments_locked(resp);
     } else {
-      enqueue_locked(std::move(resp));
+      enqueue_locked(resp);
     }
   }
 
@@ -142,7 +159,7 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
     resp.set_canceled(true);
     resp.set_compact_revision(compact_revision);
     if (compact_revision == 0) resp.set_cancel_reason(reason.message());
-    enqueue_locked(std::move(resp));
+    enqueue_locked(resp);
   }
 
   // Progress ticker thread, with the registry locked.
@@ -164,24 +181,39 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
     return it != entries_.end() && it->second.get() == &entry && !entry.ended_;
   }
 
-  // Pool work for this stream; OnDone's cleanup waits for all of it.
+  // Pool work for this stream; it holds the stream, and done()'s cleanup
+  // waits for all of it.
   template <typename Fn>
   void run_task_locked(Fn fn) {
     ++tasks_;
-    shared_.pool.post([this, fn = std::move(fn)]() mutable {
+    shared_.pool.post([self = shared_from_this(), fn = std::move(fn)]() mutable {
       fn();
       bool cleanup_now;
       {
-        std::lock_guard lock(mu_);
-        --tasks_;
-        cleanup_now = done_ && tasks_ == 0;
+        std::lock_guard lock(self->mu_);
+        --self->tasks_;
+        cleanup_now = self->done_ && self->tasks_ == 0;
       }
-      if (cleanup_now) cleanup();
+      if (cleanup_now) self->cleanup();
     });
   }
 
-  // Pool thread. Handles one request, then reads the next (so requests are
-  // applied in the order the client sent them).
+  // Pool thread; one such task at a time, so requests are applied in the
+  // order the client sent them.
+  void serve() {
+    std::unique_lock lock(mu_);
+    while (!finished_ && !requests_.empty()) {
+      const etcdserverpb::WatchRequest req = std::move(requests_.front());
+      requests_.pop_front();
+      lock.unlock();
+      handle(req);
+      lock.lock();
+    }
+    requests_.clear();
+    serving_ = false;
+    finish_if_idle_locked();
+  }
+
   void handle(const etcdserverpb::WatchRequest& req) {
     switch (req.request_union_case()) {
       case etcdserverpb::WatchRequest::kCreateRequest: create(req.create_request()); break;
@@ -189,15 +221,13 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
       case etcdserverpb::WatchRequest::kProgressRequest: progress(); break;
       case etcdserverpb::WatchRequest::REQUEST_UNION_NOT_SET: break;  // etcd ignores it too
     }
-    std::lock_guard lock(mu_);
-    if (!finished_) StartRead(&request_);
   }
 
   void create(const etcdserverpb::WatchCreateRequest& req) {
     auto rev = shared_.current_revision();
     if (!rev.ok()) {
       std::lock_guard lock(mu_);
-      finish_locked(to_grpc(rev.status()));
+      finish_locked(rpc::RpcStatus::from(rev.status()));
       return;
     }
     std::shared_ptr<WatchEntry> entry;
@@ -221,13 +251,13 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
         resp.set_watch_id(kNoWatchId);
         resp.set_canceled(true);
         resp.set_cancel_reason(error);
-        enqueue_locked(std::move(resp));
+        enqueue_locked(resp);
         return;
       }
       entry = std::make_shared<WatchEntry>(*this, id, req);
       entries_[id] = entry;
       resp.set_watch_id(id);
-      enqueue_locked(std::move(resp));  // "created" always precedes the watch's events
+      enqueue_locked(resp);  // "created" always precedes the watch's events
     }
     WatchRequest wr{.key = req.key(),
                     .range_end = req.range_end(),
@@ -250,7 +280,7 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
     resp.set_watch_id(entry->id());
     resp.set_canceled(true);
     resp.set_cancel_reason(watch.status().message());
-    enqueue_locked(std::move(resp));
+    enqueue_locked(resp);
   }
 
   void cancel(std::int64_t id) {
@@ -271,19 +301,19 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
     auto rev = shared_.current_revision();
     std::lock_guard lock(mu_);
     if (!rev.ok()) {
-      finish_locked(to_grpc(rev.status()));
+      finish_locked(rpc::RpcStatus::from(rev.status()));
       return;
     }
     etcdserverpb::WatchResponse resp;
     shared_.fill(resp.mutable_header(), *rev);
     resp.set_watch_id(id);
     resp.set_canceled(true);
-    enqueue_locked(std::move(resp));
+    enqueue_locked(resp);
     if (answer_probe) {
       etcdserverpb::WatchResponse progress;
       shared_.fill(progress.mutable_header(), *rev);
       progress.set_watch_id(kNoWatchId);
-      enqueue_locked(std::move(progress));
+      enqueue_locked(progress);
     }
   }
 
@@ -315,35 +345,36 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
     auto rev = shared_.current_revision();
     std::lock_guard lock(mu_);
     if (!rev.ok()) {
-      finish_locked(to_grpc(rev.status()));
+      finish_locked(rpc::RpcStatus::from(rev.status()));
       return;
     }
     etcdserverpb::WatchResponse resp;
     shared_.fill(resp.mutable_header(), *rev);
     resp.set_watch_id(kNoWatchId);
-    enqueue_locked(std::move(resp));
+    enqueue_locked(resp);
   }
 
-  void enqueue_locked(etcdserverpb::WatchResponse resp) {
+  void enqueue_locked(const etcdserverpb::WatchResponse& resp) {
     if (finished_) return;
-    queued_bytes_ += static_cast<std::int64_t>(resp.ByteSizeLong());
-    queue_.push_back(std::move(resp));
-    if (queued_bytes_ > shared_.options.max_watch_queue_bytes) {
-      log::logger("store")->warn("watch stream fell {} bytes behind; ending it", queued_bytes_);
-      finish_locked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "kedge store: watch stream fell too far behind; re-watch from the last revision"));
+    if (!call_->write(resp.SerializeAsString())) {  // the call is over; done() follows
+      finished_ = true;
       return;
     }
-    if (!writing_) start_write_locked();
+    if (const auto behind = static_cast<std::int64_t>(call_->pending_bytes());
+        behind > shared_.options.max_watch_queue_bytes) {
+      log::logger("store")->warn("watch stream fell {} bytes behind; ending it", behind);
+      finish_locked({rpc::RpcCode::kResourceExhausted,
+                     "kedge store: watch stream fell too far behind; re-watch from the last revision"});
+    }
   }
 
   // etcd's sendFragments: split only when asked, when the response is at
   // least etcd's watch limit (max-request-bytes plus its 512 KiB gRPC
   // overhead allowance) and has more than one event.
-  void enqueue_fragments_locked(etcdserverpb::WatchResponse resp) {
+  void enqueue_fragments_locked(const etcdserverpb::WatchResponse& resp) {
     const auto limit = static_cast<std::size_t>(shared_.options.max_request_bytes + 512 * 1024);
     if (resp.ByteSizeLong() < limit || resp.events_size() < 2) {
-      enqueue_locked(std::move(resp));
+      enqueue_locked(resp);
       return;
     }
     etcdserverpb::WatchResponse base = resp;
@@ -362,56 +393,47 @@ class WatchStream final : public grpc::ServerBidiReactor<etcdserverpb::WatchRequ
         ++idx;
       }
       if (idx == resp.events_size()) cur.set_fragment(false);
-      enqueue_locked(std::move(cur));
+      enqueue_locked(cur);
     }
   }
 
-  void start_write_locked() {
-    writing_ = true;
-    StartWrite(&queue_.front());
+  // After half-close: finish once every request is handled and everything
+  // written has gone out (drained() checks again when it has).
+  void finish_if_idle_locked() {
+    if (read_closed_.load(std::memory_order_relaxed) && !serving_ && call_->pending_bytes() == 0) finish_locked({});
   }
 
-  void finish_locked(grpc::Status status) {
+  // The transport sends `status` after what was written before.
+  void finish_locked(rpc::RpcStatus status) {
     if (finished_) return;
     finished_ = true;
-    if (writing_) {
-      // Drop what is queued behind the write in flight; finish after it.
-      while (queue_.size() > 1) {
-        queued_bytes_ -= static_cast<std::int64_t>(queue_.back().ByteSizeLong());
-        queue_.pop_back();
-      }
-      pending_finish_ = std::move(status);
-      return;
-    }
-    queue_.clear();
-    queued_bytes_ = 0;
-    Finish(status);
+    call_->finish(std::move(status));
   }
 
-  // Pool thread, once gRPC is done with the call and no task runs.
+  // Pool thread, once the call is over and no task runs.
   void cleanup() {
+    shared_.watches.remove(this);
     std::map<std::int64_t, std::shared_ptr<WatchEntry>> entries;
     {
       std::lock_guard lock(mu_);
       entries.swap(entries_);
     }
     entries.clear();  // destroys every store watch, outside mu_
-    delete this;
   }
 
   Shared& shared_;
-  etcdserverpb::WatchRequest request_;  // the read target; only touched by the read path
+  const std::shared_ptr<rpc::Call> call_;
+  // The client half-closed. Written under mu_ by the loop thread, so drained()
+  // (also the loop thread) may read it without mu_.
+  std::atomic<bool> read_closed_{false};
 
   std::mutex mu_;
   std::map<std::int64_t, std::shared_ptr<WatchEntry>> entries_;  // guarded by mu_
   std::int64_t next_id_ = 0;                                      // guarded by mu_
-  std::deque<etcdserverpb::WatchResponse> queue_;                 // guarded by mu_; front is in flight
-  std::int64_t queued_bytes_ = 0;                                 // guarded by mu_
-  bool writing_ = false;                                          // guarded by mu_
-  bool read_closed_ = false;                                      // guarded by mu_
-  bool finished_ = false;                                         // guarded by mu_
-  std::optional<grpc::Status> pending_finish_;                    // guarded by mu_
-  bool done_ = false;                                             // guarded by mu_
+  std::deque<etcdserverpb::WatchRequest> requests_;               // not yet handled; guarded by mu_
+  bool serving_ = false;                                          // a serve() task is queued or running; guarded by mu_
+  bool finished_ = false;                                         // we ended the call or it is over; guarded by mu_
+  bool done_ = false;                                             // the call is over; guarded by mu_
   int tasks_ = 0;                                                 // guarded by mu_
   int progress_all_pending_ = 0;                                  // guarded by mu_
   std::int64_t progress_probe_ = kNoWatchId;                      // guarded by mu_
@@ -427,25 +449,21 @@ void WatchEntry::on_canceled(const Status& reason, Revision compact_revision) {
   stream_.on_canceled(*this, reason, compact_revision);
 }
 
-class WatchService final : public etcdserverpb::Watch::CallbackService {
- public:
-  explicit WatchService(Shared& shared) : shared_(shared) {}
-
-  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
-      grpc::CallbackServerContext* /*ctx*/) override {
-    return new WatchStream(shared_);
-  }
-
- private:
-  Shared& shared_;
-};
-
 }  // namespace
 
 void tick_progress(WatchStream& stream) { stream.tick(); }
 
-std::unique_ptr<grpc::Service> make_watch_service(Shared& shared) {
-  return std::make_unique<WatchService>(shared);
+void add_watch_service(Shared& shared, rpc::RpcServer& server) {
+  server.add_stream("/etcdserverpb.Watch/Watch", [&shared](const std::shared_ptr<rpc::Call>& call) {
+    // The callbacks own the stream (and so the call) until the loop drops
+    // them after on_done; pool tasks and cleanup hold it too.
+    auto stream = std::make_shared<WatchStream>(shared, call);
+    call->on_message = [stream](std::string_view message) { stream->receive(message); };
+    call->on_half_close = [stream] { stream->half_close(); };
+    call->on_drained = [stream] { stream->drained(); };
+    call->on_done = [stream] { stream->done(); };
+    stream->start();
+  });
 }
 
 }  // namespace kedge::store::etcd

@@ -2,11 +2,12 @@
 // (etcdserverpb.KV, Watch, Lease, Maintenance, Cluster, plus gRPC health), so
 // etcdctl, clientv3 and kube-apiserver talk to kedge's store as to etcd 3.4.
 //
-// Threads: gRPC's callback API runs the RPC reactors on gRPC's own small
-// thread set; every Store call (which blocks until durable or answered) runs
-// on this server's worker pool (`worker_threads`), never on a gRPC thread.
-// Watch events arrive on the store's notifier thread and are only queued there.
-// A progress ticker thread sends `progress_notify` notifications.
+// Threads: one event-loop thread runs the gRPC transport (rpc_server.h: gRPC
+// over HTTP/2 on libnghttp2, not grpc++) and calls the services' handlers,
+// which never block; every blocking Store call runs on this server's worker
+// pool (`worker_threads`) or the store's own write queue. Watch events arrive
+// on the store's notifier thread and are only queued there. A progress
+// ticker thread sends `progress_notify` notifications.
 //
 // Thread-safety: start() and the destructor from one thread; client_urls()
 // from any thread. Ownership: the server borrows `store`, which must outlive it.
