@@ -94,21 +94,6 @@ struct TransparentHash {
 
 }  // namespace
 
-// A call's transport state, owned by the loop thread.
-struct Call::Out {
-  bool stream = false;             // a stream handler's call (else unary)
-  bool rejected = false;           // ended by the transport; the rest of the request is ignored
-  bool response_submitted = false;  // HEADERS (and the data provider) handed to nghttp2
-  bool deferred = false;           // the data provider said "nothing yet"
-  bool finish_taken = false;       // the Call's finish() has been seen by the loop
-  RpcStatus status;                // valid once finish_taken
-  std::string in;                  // request bytes not yet cut into messages
-  std::string unary_message;       // a unary call's one message
-  int messages = 0;
-  std::string sending;             // framed response bytes nghttp2 has not taken yet
-  std::size_t sending_off = 0;
-};
-
 // One accepted connection. Loop thread only.
 struct Connection {
   std::uint64_t key = 0;
@@ -201,6 +186,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
   Connection* current_ = nullptr;  // whose session is being driven (for the callbacks)
   std::vector<Wake> local_wakes_;  // wakes raised on the loop thread itself
   std::vector<Call*> drained_;     // calls whose pending bytes fell to 0 during a send
+  std::vector<Wake> wake_batch_;   // run_wakes' scratch
+  std::vector<std::uint64_t> touched_;  // run_wakes' scratch
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_;
 
@@ -212,11 +199,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
 // ---- Call ----
 
-Call::Call(std::shared_ptr<Loop> loop, std::uint64_t connection, std::int32_t stream, std::string method)
-    : loop_(std::move(loop)), connection_(connection), stream_(stream), method_(std::move(method)),
-      out_(std::make_unique<Out>()) {}
-
-Call::~Call() = default;
+Call::Call(std::shared_ptr<Loop> loop, std::uint64_t connection, std::int32_t stream, std::string_view method)
+    : loop_(std::move(loop)), connection_(connection), stream_(stream), method_(method) {}
 
 bool Call::write(std::string_view message) {
   {
@@ -464,7 +448,7 @@ void Loop::request_shutdown(Clock::time_point deadline) {
 }
 
 void Loop::run_wakes() {
-  std::vector<Wake> batch;
+  std::vector<Wake>& batch = wake_batch_;  // capacity kept between turns
   bool shutdown = false;
   {
     std::lock_guard lock(mu_);
@@ -479,7 +463,8 @@ void Loop::run_wakes() {
   while (!batch.empty() || !local_wakes_.empty()) {
     batch.insert(batch.end(), local_wakes_.begin(), local_wakes_.end());
     local_wakes_.clear();
-    std::vector<std::uint64_t> touched;
+    std::vector<std::uint64_t>& touched = touched_;
+    touched.clear();
     for (const Wake& w : batch) {
       auto c = connections_.find(w.connection);
       if (c == connections_.end()) continue;  // closed meanwhile
@@ -717,20 +702,26 @@ void Loop::end_call(Connection& c, std::int32_t stream_id) {
 }
 
 void Loop::start_call(Connection& c, std::int32_t stream_id) {
-  auto call = std::make_shared<Call>(shared_from_this(), c.key, stream_id, std::move(c.path));
-  c.path.clear();
+  const auto stream = streams_.find(std::string_view(c.path));
+  const auto unary = unary_.find(std::string_view(c.path));
+  std::string_view method;
+  if (stream != streams_.end()) method = stream->first;
+  if (unary != unary_.end()) method = unary->first;
+  auto call = std::make_shared<Call>(shared_from_this(), c.key, stream_id, method);
   c.calls.emplace(stream_id, call);
   if (!c.grpc_content_type) {
     reject(*call, RpcCode::kUnknown, "kedge store: not a gRPC request (content-type is not application/grpc)");
     return;
   }
-  if (auto s = streams_.find(std::string_view(call->method())); s != streams_.end()) {
+  if (stream != streams_.end()) {
     call->out().stream = true;
-    s->second(call);
+    stream->second(call);
     return;
   }
-  if (!unary_.contains(std::string_view(call->method()))) {
-    reject(*call, RpcCode::kUnimplemented, "unknown method " + call->method());
+  if (unary == unary_.end()) {
+    call->out().unknown_method = std::move(c.path);
+    call->method_ = call->out().unknown_method;
+    reject(*call, RpcCode::kUnimplemented, "unknown method " + call->out().unknown_method);
   }
 }
 
@@ -745,10 +736,14 @@ void Loop::reject(Call& call, RpcCode code, std::string message) {
 void Loop::on_request_data(Call& call, const std::uint8_t* data, std::size_t len) {
   Call::Out& o = call.out();
   if (o.rejected) return;
-  o.in.append(reinterpret_cast<const char*>(data), len);
+  // Usually a chunk holds whole messages: cut them from it without copying
+  // it into `in` first.
+  const bool buffered = !o.in.empty();
+  if (buffered) o.in.append(reinterpret_cast<const char*>(data), len);
+  const std::string_view bytes = buffered ? std::string_view(o.in) : std::string_view(reinterpret_cast<const char*>(data), len);
   std::size_t pos = 0;
-  while (o.in.size() - pos >= kPrefixBytes) {
-    const auto* p = reinterpret_cast<const std::uint8_t*>(o.in.data() + pos);
+  while (bytes.size() - pos >= kPrefixBytes) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data() + pos);
     const std::size_t size = (std::size_t{p[1]} << 24) | (std::size_t{p[2]} << 16) | (std::size_t{p[3]} << 8) | p[4];
     if (p[0] != 0) {
       reject(call, RpcCode::kUnimplemented, "grpc: compressed request messages are not supported");
@@ -760,8 +755,8 @@ void Loop::on_request_data(Call& call, const std::uint8_t* data, std::size_t len
                  std::to_string(options_.max_receive_bytes) + ")");
       return;
     }
-    if (o.in.size() - pos - kPrefixBytes < size) break;
-    const std::string_view message(o.in.data() + pos + kPrefixBytes, size);
+    if (bytes.size() - pos - kPrefixBytes < size) break;
+    const std::string_view message(bytes.data() + pos + kPrefixBytes, size);
     pos += kPrefixBytes + size;
     ++o.messages;
     if (o.stream) {
@@ -769,8 +764,13 @@ void Loop::on_request_data(Call& call, const std::uint8_t* data, std::size_t len
     } else if (o.messages == 1) {
       o.unary_message.assign(message);
     }
+    if (o.rejected) return;
   }
-  o.in.erase(0, pos);
+  if (buffered) {
+    o.in.erase(0, pos);
+  } else {
+    o.in.assign(bytes.substr(pos));
+  }
 }
 
 void Loop::on_request_end(Connection& c, Call& call) {

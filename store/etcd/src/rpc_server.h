@@ -44,26 +44,8 @@
 
 namespace kedge::store::etcd::rpc {
 
-// gRPC status codes (the numbering of grpc::StatusCode and kedge::Code).
-enum class RpcCode : int {
-  kOk = 0,
-  kCancelled = 1,
-  kUnknown = 2,
-  kInvalidArgument = 3,
-  kDeadlineExceeded = 4,
-  kNotFound = 5,
-  kAlreadyExists = 6,
-  kPermissionDenied = 7,
-  kResourceExhausted = 8,
-  kFailedPrecondition = 9,
-  kAborted = 10,
-  kOutOfRange = 11,
-  kUnimplemented = 12,
-  kInternal = 13,
-  kUnavailable = 14,
-  kDataLoss = 15,
-  kUnauthenticated = 16,
-};
+// kedge's codes are gRPC's, number for number.
+using RpcCode = ::kedge::Code;
 
 struct RpcStatus {
   RpcCode code = RpcCode::kOk;
@@ -71,9 +53,7 @@ struct RpcStatus {
 
   bool ok() const { return code == RpcCode::kOk; }
   // kedge's Status carries gRPC's numbering already (kv.h: etcd's codes and messages).
-  static RpcStatus from(const Status& status) {
-    return {static_cast<RpcCode>(static_cast<int>(status.code())), status.message()};
-  }
+  static RpcStatus from(const Status& status) { return {status.code(), status.message()}; }
 };
 
 class Loop;
@@ -81,7 +61,8 @@ class Loop;
 // One RPC: a unary call, or a stream (server-streaming or bidirectional).
 class Call {
  public:
-  Call(std::shared_ptr<Loop> loop, std::uint64_t connection, std::int32_t stream, std::string method);
+  // `method` must outlive the call (the server's handler table, or Out::unknown_method).
+  Call(std::shared_ptr<Loop> loop, std::uint64_t connection, std::int32_t stream, std::string_view method);
   Call(const Call&) = delete;
   Call& operator=(const Call&) = delete;
 
@@ -105,7 +86,7 @@ class Call {
   // The call is over: finished and sent, reset by the client, its
   // connection closed, or the server shut down. Nothing sent after is seen.
   bool over() const { return over_.load(std::memory_order_acquire); }
-  const std::string& method() const { return method_; }
+  std::string_view method() const { return method_; }
 
   // ---- Set by a stream handler on the loop thread, before it returns ----
   // None may block; each runs on the loop thread. Do not capture the Call's
@@ -123,10 +104,22 @@ class Call {
   // The call is over (see over()); runs exactly once, after every other callback.
   std::function<void()> on_done;
 
-  // ---- Transport internals (the loop thread) ----
-  struct Out;  // defined in rpc_server.cpp
-  Out& out() { return *out_; }
-  ~Call();
+  // ---- Transport internals (the loop thread only) ----
+  struct Out {
+    bool stream = false;              // a stream handler's call (else unary)
+    bool rejected = false;            // ended by the transport; the rest of the request is dropped
+    bool response_submitted = false;  // HEADERS (and the data provider) handed to nghttp2
+    bool deferred = false;            // the data provider said "nothing yet"
+    bool finish_taken = false;        // the Call's finish() has been seen by the loop
+    RpcStatus status;                 // valid once finish_taken
+    std::string in;                   // request bytes not yet cut into messages
+    std::string unary_message;        // a unary call's one message
+    int messages = 0;
+    std::string sending;  // framed response bytes nghttp2 has not taken yet
+    std::size_t sending_off = 0;
+    std::string unknown_method;  // owns method() when no handler has the path
+  };
+  Out& out() { return out_; }
 
  private:
   friend class Loop;
@@ -135,7 +128,7 @@ class Call {
   const std::shared_ptr<Loop> loop_;
   const std::uint64_t connection_;
   const std::int32_t stream_;
-  const std::string method_;
+  std::string_view method_;
   std::atomic<std::size_t> pending_bytes_{0};
   std::atomic<bool> over_{false};
 
@@ -144,7 +137,7 @@ class Call {
   bool finished_ = false;            // guarded by mu_
   RpcStatus status_;                 // guarded by mu_; valid once finished_
   bool wake_pending_ = false;        // the loop already has this call in its wake list; guarded by mu_
-  std::unique_ptr<Out> out_;         // loop thread only
+  Out out_;                          // loop thread only
 };
 
 // Called once the whole request message has arrived (END_STREAM), on the loop thread.
