@@ -36,7 +36,7 @@ void run_write(Shared& shared, std::string_view bytes, const std::shared_ptr<rpc
     Resp resp;
     to_pb(*result, &resp);
     shared.fill(resp.mutable_header(), result->revision);
-    call->reply(resp.SerializeAsString());
+    call->reply(resp);
   };
   if ((shared.store.*try_async)(*store_request, done)) return;
   shared.pool.post([&shared, blocking, store_request = std::move(*store_request), done = std::move(done)] {

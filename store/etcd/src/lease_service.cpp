@@ -78,7 +78,7 @@ class KeepAliveStream : public std::enable_shared_from_this<KeepAliveStream> {
     shared_.fill(resp.mutable_header(), *rev);
     resp.set_id(req.id());
     resp.set_ttl(granted);
-    return call.write(resp.SerializeAsString());
+    return call.write(resp);
   }
 
   // Pool thread, after an answer: the next queued request, or the end the

@@ -86,7 +86,7 @@ class SnapshotStream : public std::enable_shared_from_this<SnapshotStream> {
       resp.set_remaining_bytes(static_cast<std::uint64_t>(std::max<std::int64_t>(0, remaining_)));
       resp.set_blob(std::move(*chunk));
     }
-    call.write(resp.SerializeAsString());
+    call.write(resp);
   }
 
   Shared& shared_;

@@ -39,6 +39,8 @@
 #include <thread>
 #include <vector>
 
+#include <google/protobuf/message_lite.h>
+
 #include "kedge/base/status.h"
 #include "kedge/store/etcd_server.h"
 
@@ -72,11 +74,15 @@ class Call {
   // Returns false, dropping the message, once the call has finished or
   // is over (reset by the client, connection gone, server shut down).
   bool write(std::string_view message);
+  // The same, serialized straight into the send queue (no intermediate copy:
+  // a 10k-key range answer is megabytes).
+  bool write(const google::protobuf::MessageLite& message);
   // Ends the call with `status` once every message written before has gone
   // out. Only the first finish counts.
   void finish(RpcStatus status);
   // A unary answer: write(message) then finish(OK).
   void reply(std::string_view message);
+  void reply(const google::protobuf::MessageLite& message);
   // finish() with a kedge Status (its code and message as they are).
   void fail(const Status& status) { finish(RpcStatus::from(status)); }
 
@@ -123,7 +129,10 @@ class Call {
 
  private:
   friend class Loop;
-  void wake();  // asks the loop to send what is queued
+  // Appends one framed message to queued_ (the caller holds mu_); `fill`
+  // writes `size` bytes at the pointer it is given.
+  template <typename Fill>
+  bool enqueue(std::size_t size, bool finish, Fill fill);
 
   const std::shared_ptr<Loop> loop_;
   const std::uint64_t connection_;

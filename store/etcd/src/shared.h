@@ -76,7 +76,7 @@ void run_unary(Shared& shared, std::string_view bytes, const std::shared_ptr<rpc
       call->fail(st);
       return;
     }
-    call->reply(resp.SerializeAsString());
+    call->reply(resp);
   });
 }
 

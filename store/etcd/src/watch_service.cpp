@@ -356,7 +356,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
 
   void enqueue_locked(const etcdserverpb::WatchResponse& resp) {
     if (finished_) return;
-    if (!call_->write(resp.SerializeAsString())) {  // the call is over; done() follows
+    if (!call_->write(resp)) {  // the call is over; done() follows
       finished_ = true;
       return;
     }
