@@ -579,8 +579,10 @@ bool Loop::handshake(Connection& c) {
 
 bool Loop::receive(Connection& c) {
   static thread_local std::array<std::uint8_t, kReadChunk> buf;
-  // TLS may hold decrypted bytes epoll cannot see: read until it asks for more.
-  for (int round = 0; round < 16; ++round) {
+  // TLS may hold decrypted bytes epoll cannot see: read until OpenSSL asks
+  // for more. Plain sockets stop after a few full reads so one busy client
+  // cannot starve the others (epoll reports it again).
+  for (int round = 0; c.ssl != nullptr || round < 16; ++round) {
     ssize_t n;
     if (c.ssl) {
       n = SSL_read(c.ssl, buf.data(), static_cast<int>(buf.size()));
