@@ -139,6 +139,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void arm(Connection& c, bool want_out);
   void run_wakes();
   void send_from(Connection& c, Call& call);
+  void drop_unsent_messages(Call& call);
   void end_call(Connection& c, std::int32_t stream_id);
   void begin_shutdown();
   bool unary_calls_open() const;
@@ -236,6 +237,21 @@ void Call::reply(const google::protobuf::MessageLite& message) {
   enqueue(message.ByteSizeLong(), true, [&](char* p) {
     message.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(p));
   });
+}
+
+void Call::abort(RpcStatus status) {
+  {
+    std::lock_guard lock(mu_);
+    if (finished_) return;
+    finished_ = true;
+    aborted_ = true;
+    status_ = std::move(status);
+    pending_bytes_.fetch_sub(queued_.size(), std::memory_order_relaxed);
+    queued_.clear();
+    if (over() || wake_pending_) return;
+    wake_pending_ = true;
+  }
+  loop_->wake(connection_, stream_);
 }
 
 void Call::finish(RpcStatus status) {
@@ -808,6 +824,20 @@ void Loop::on_request_end(Connection& c, Call& call) {
   handler->second(o.unary_message, self);
 }
 
+void Loop::drop_unsent_messages(Call& call) {
+  // `sending` starts at a message boundary: walk to the message that holds
+  // sending_off and cut after it.
+  Call::Out& o = call.out();
+  std::size_t end = 0;
+  while (end < o.sending_off) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(o.sending.data() + end);
+    end += kPrefixBytes + ((std::size_t{p[1]} << 24) | (std::size_t{p[2]} << 16) | (std::size_t{p[3]} << 8) | p[4]);
+  }
+  if (end >= o.sending.size()) return;
+  call.pending_bytes_.fetch_sub(o.sending.size() - end, std::memory_order_relaxed);
+  o.sending.resize(end);
+}
+
 void Loop::send_from(Connection& c, Call& call) {
   Call::Out& o = call.out();
   {
@@ -822,9 +852,11 @@ void Loop::send_from(Connection& c, Call& call) {
     call.queued_.clear();
     if (call.finished_ && !o.finish_taken) {
       o.finish_taken = true;
+      o.abort_taken = call.aborted_;
       o.status = call.status_;
     }
   }
+  if (o.abort_taken) drop_unsent_messages(call);
   const bool has_data = o.sending_off < o.sending.size();
   if (!o.response_submitted) {
     if (!has_data && !o.finish_taken) return;

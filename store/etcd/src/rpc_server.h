@@ -80,6 +80,10 @@ class Call {
   // Ends the call with `status` once every message written before has gone
   // out. Only the first finish counts.
   void finish(RpcStatus status);
+  // Ends the call with `status` now: messages still queued are dropped
+  // (one the transport has begun to send is completed, so the client sees
+  // whole messages, then the status). For a client too slow to keep up.
+  void abort(RpcStatus status);
   // A unary answer: write(message) then finish(OK).
   void reply(std::string_view message);
   void reply(const google::protobuf::MessageLite& message);
@@ -117,6 +121,7 @@ class Call {
     bool response_submitted = false;  // HEADERS (and the data provider) handed to nghttp2
     bool deferred = false;            // the data provider said "nothing yet"
     bool finish_taken = false;        // the Call's finish() has been seen by the loop
+    bool abort_taken = false;         // ... and it was an abort()
     RpcStatus status;                 // valid once finish_taken
     std::string in;                   // request bytes not yet cut into messages
     std::string unary_message;        // a unary call's one message
@@ -144,6 +149,7 @@ class Call {
   mutable std::mutex mu_;
   std::string queued_;               // framed messages not yet taken by the loop; guarded by mu_
   bool finished_ = false;            // guarded by mu_
+  bool aborted_ = false;             // guarded by mu_
   RpcStatus status_;                 // guarded by mu_; valid once finished_
   bool wake_pending_ = false;        // the loop already has this call in its wake list; guarded by mu_
   Out out_;                          // loop thread only

@@ -363,8 +363,11 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
     if (const auto behind = static_cast<std::int64_t>(call_->pending_bytes());
         behind > shared_.options.max_watch_queue_bytes) {
       log::logger("store")->warn("watch stream fell {} bytes behind; ending it", behind);
-      finish_locked({rpc::RpcCode::kResourceExhausted,
-                     "kedge store: watch stream fell too far behind; re-watch from the last revision"});
+      // What is queued is dropped: the client re-watches from its last
+      // revision anyway, and the backlog's memory comes back at once.
+      finished_ = true;
+      call_->abort({rpc::RpcCode::kResourceExhausted,
+                    "kedge store: watch stream fell too far behind; re-watch from the last revision"});
     }
   }
 

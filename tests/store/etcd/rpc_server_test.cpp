@@ -147,7 +147,7 @@ void add_streamer(RpcServer& server, StreamProbe& probe) {
       resp.set_cancel_reason(std::string(StreamProbe::kChunk, 'r'));
       for (int i = 0; i < n; ++i) {
         resp.set_watch_id(i);
-        EXPECT_TRUE(c->write(resp));
+        if (!c->write(resp)) break;  // aborted meanwhile (AbortDropsTheBacklog...)
       }
     };
     c->on_drained = [&probe] {
@@ -223,6 +223,42 @@ TEST(RpcServerTest, SlowReaderBacklogStaysInTheCallUntilRead) {
   EXPECT_TRUE(probe.half_closed);
   EXPECT_TRUE(call->over());
   EXPECT_FALSE(call->write("late"));
+}
+
+TEST(RpcServerTest, AbortDropsTheBacklogButNoHalfMessage) {
+  StreamProbe probe;
+  RpcServer server;
+  add_streamer(server, probe);
+  ASSERT_TRUE(server.start(tcp_options()).ok());
+  Client client(server.bound_ports().at(0));
+  grpc::ClientContext ctx;
+  auto stream = client.watch->Watch(&ctx);
+  constexpr int kMessages = 256;  // 64 MiB, as above
+  ASSERT_TRUE(stream->Write(ask(kMessages)));
+  CallPtr call;
+  ASSERT_TRUE(kedge::testing::eventually([&] {
+    std::lock_guard lock(probe.mu);
+    call = probe.call;
+    return call != nullptr && call->pending_bytes() > 32u * 1024 * 1024;
+  }, 10s));
+  call->abort({Code::kResourceExhausted, "too slow"});
+  // What the loop had already taken is dropped on its next turn; at most
+  // the message being sent stays.
+  EXPECT_TRUE(kedge::testing::eventually([&] { return call->pending_bytes() < 2 * StreamProbe::kChunk; }, 10s))
+      << call->pending_bytes();
+  // The client gets whole messages, in order, far fewer than were written,
+  // then the status.
+  etcdserverpb::WatchResponse resp;
+  int got = 0;
+  while (stream->Read(&resp)) {
+    EXPECT_EQ(resp.watch_id(), got);
+    EXPECT_EQ(resp.cancel_reason().size(), StreamProbe::kChunk);
+    ++got;
+  }
+  EXPECT_LT(got, kMessages / 2);
+  const grpc::Status st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message(), "too slow");
 }
 
 TEST(RpcServerTest, ShutdownEndsOpenStreamsAndClientResets) {
