@@ -9,19 +9,17 @@ namespace kedge::store::etcd {
 
 void add_cluster_service(Shared& shared, rpc::RpcServer& server) {
   using CallPtr = std::shared_ptr<rpc::Call>;
-  server.add_unary("/etcdserverpb.Cluster/MemberList", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::MemberListRequest, etcdserverpb::MemberListResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::MemberListRequest&, etcdserverpb::MemberListResponse* resp) -> Status {
-          KEDGE_ASSIGN_OR_RETURN(auto rev, shared.current_revision());
-          shared.fill(resp->mutable_header(), rev);
-          auto* m = resp->add_members();
-          m->set_id(shared.options.member_id);
-          m->set_name(shared.options.name);
-          for (const auto& url : shared.advertised_urls) m->add_clienturls(url);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::MemberListRequest, etcdserverpb::MemberListResponse>(
+      shared, server, "/etcdserverpb.Cluster/MemberList",
+      [&shared](const etcdserverpb::MemberListRequest&, etcdserverpb::MemberListResponse* resp) -> Status {
+        KEDGE_ASSIGN_OR_RETURN(auto rev, shared.current_revision());
+        shared.fill(resp->mutable_header(), rev);
+        auto* m = resp->add_members();
+        m->set_id(shared.options.member_id);
+        m->set_name(shared.options.name);
+        for (const auto& url : shared.advertised_urls) m->add_clienturls(url);
+        return ok_status();
+      });
 
   for (const char* method : {"MemberAdd", "MemberRemove", "MemberUpdate", "MemberPromote"}) {
     server.add_unary(std::string("/etcdserverpb.Cluster/") + method,

@@ -48,17 +48,15 @@ void run_write(Shared& shared, std::string_view bytes, const std::shared_ptr<rpc
 
 void add_kv_service(Shared& shared, rpc::RpcServer& server) {
   using CallPtr = std::shared_ptr<rpc::Call>;
-  server.add_unary("/etcdserverpb.KV/Range", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp) -> Status {
-          KEDGE_RETURN_IF_ERROR(check_range(req));
-          KEDGE_ASSIGN_OR_RETURN(auto r, shared.store.range(from_pb(req)));
-          to_pb(r, resp);
-          shared.fill(resp->mutable_header(), r.revision);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>(
+      shared, server, "/etcdserverpb.KV/Range",
+      [&shared](const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp) -> Status {
+        KEDGE_RETURN_IF_ERROR(check_range(req));
+        KEDGE_ASSIGN_OR_RETURN(auto r, shared.store.range(from_pb(req)));
+        to_pb(r, resp);
+        shared.fill(resp->mutable_header(), r.revision);
+        return ok_status();
+      });
 
   server.add_unary("/etcdserverpb.KV/Put", [&shared](std::string_view bytes, const CallPtr& call) {
     run_write<etcdserverpb::PutRequest, etcdserverpb::PutResponse>(
@@ -93,15 +91,13 @@ void add_kv_service(Shared& shared, rpc::RpcServer& server) {
         &Store::try_txn_async, &Store::txn);
   });
 
-  server.add_unary("/etcdserverpb.KV/Compact", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::CompactionRequest, etcdserverpb::CompactionResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::CompactionRequest& req, etcdserverpb::CompactionResponse* resp) -> Status {
-          KEDGE_ASSIGN_OR_RETURN(auto r, shared.store.compact(req.revision(), req.physical()));
-          shared.fill(resp->mutable_header(), r.revision);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::CompactionRequest, etcdserverpb::CompactionResponse>(
+      shared, server, "/etcdserverpb.KV/Compact",
+      [&shared](const etcdserverpb::CompactionRequest& req, etcdserverpb::CompactionResponse* resp) -> Status {
+        KEDGE_ASSIGN_OR_RETURN(auto r, shared.store.compact(req.revision(), req.physical()));
+        shared.fill(resp->mutable_header(), r.revision);
+        return ok_status();
+      });
 }
 
 }  // namespace kedge::store::etcd

@@ -110,28 +110,24 @@ class KeepAliveStream : public std::enable_shared_from_this<KeepAliveStream> {
 
 void add_lease_service(Shared& shared, rpc::RpcServer& server) {
   using CallPtr = std::shared_ptr<rpc::Call>;
-  server.add_unary("/etcdserverpb.Lease/LeaseGrant", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::LeaseGrantRequest, etcdserverpb::LeaseGrantResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::LeaseGrantRequest& req, etcdserverpb::LeaseGrantResponse* resp) -> Status {
-          if (req.ttl() > kMaxLeaseTtl) return err_lease_ttl_too_large();
-          KEDGE_ASSIGN_OR_RETURN(auto r, shared.store.lease_grant(req.ttl(), req.id()));
-          shared.fill(resp->mutable_header(), r.revision);
-          resp->set_id(r.id);
-          resp->set_ttl(r.ttl);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::LeaseGrantRequest, etcdserverpb::LeaseGrantResponse>(
+      shared, server, "/etcdserverpb.Lease/LeaseGrant",
+      [&shared](const etcdserverpb::LeaseGrantRequest& req, etcdserverpb::LeaseGrantResponse* resp) -> Status {
+        if (req.ttl() > kMaxLeaseTtl) return err_lease_ttl_too_large();
+        KEDGE_ASSIGN_OR_RETURN(auto r, shared.store.lease_grant(req.ttl(), req.id()));
+        shared.fill(resp->mutable_header(), r.revision);
+        resp->set_id(r.id);
+        resp->set_ttl(r.ttl);
+        return ok_status();
+      });
 
-  server.add_unary("/etcdserverpb.Lease/LeaseRevoke", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::LeaseRevokeRequest, etcdserverpb::LeaseRevokeResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::LeaseRevokeRequest& req, etcdserverpb::LeaseRevokeResponse* resp) -> Status {
-          KEDGE_ASSIGN_OR_RETURN(auto rev, shared.store.lease_revoke(req.id()));
-          shared.fill(resp->mutable_header(), rev);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::LeaseRevokeRequest, etcdserverpb::LeaseRevokeResponse>(
+      shared, server, "/etcdserverpb.Lease/LeaseRevoke",
+      [&shared](const etcdserverpb::LeaseRevokeRequest& req, etcdserverpb::LeaseRevokeResponse* resp) -> Status {
+        KEDGE_ASSIGN_OR_RETURN(auto rev, shared.store.lease_revoke(req.id()));
+        shared.fill(resp->mutable_header(), rev);
+        return ok_status();
+      });
 
   server.add_stream("/etcdserverpb.Lease/LeaseKeepAlive", [&shared](const CallPtr& call) {
     auto stream = std::make_shared<KeepAliveStream>(shared, call);
@@ -139,32 +135,28 @@ void add_lease_service(Shared& shared, rpc::RpcServer& server) {
     call->on_half_close = [stream] { stream->on_half_close(); };
   });
 
-  server.add_unary("/etcdserverpb.Lease/LeaseTimeToLive", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::LeaseTimeToLiveRequest& req,
-                  etcdserverpb::LeaseTimeToLiveResponse* resp) -> Status {
-          KEDGE_ASSIGN_OR_RETURN(auto r, shared.store.lease_time_to_live(req.id(), req.keys()));
-          shared.fill(resp->mutable_header(), r.revision);
-          resp->set_id(req.id());
-          resp->set_ttl(r.ttl);
-          resp->set_grantedttl(r.granted_ttl);
-          for (const auto& k : r.keys) resp->add_keys(k);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>(
+      shared, server, "/etcdserverpb.Lease/LeaseTimeToLive",
+      [&shared](const etcdserverpb::LeaseTimeToLiveRequest& req,
+                etcdserverpb::LeaseTimeToLiveResponse* resp) -> Status {
+        KEDGE_ASSIGN_OR_RETURN(auto r, shared.store.lease_time_to_live(req.id(), req.keys()));
+        shared.fill(resp->mutable_header(), r.revision);
+        resp->set_id(req.id());
+        resp->set_ttl(r.ttl);
+        resp->set_grantedttl(r.granted_ttl);
+        for (const auto& k : r.keys) resp->add_keys(k);
+        return ok_status();
+      });
 
-  server.add_unary("/etcdserverpb.Lease/LeaseLeases", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::LeaseLeasesRequest, etcdserverpb::LeaseLeasesResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::LeaseLeasesRequest&, etcdserverpb::LeaseLeasesResponse* resp) -> Status {
-          KEDGE_ASSIGN_OR_RETURN(auto rev, shared.current_revision());
-          KEDGE_ASSIGN_OR_RETURN(auto ids, shared.store.lease_list());
-          shared.fill(resp->mutable_header(), rev);
-          for (auto id : ids) resp->add_leases()->set_id(id);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::LeaseLeasesRequest, etcdserverpb::LeaseLeasesResponse>(
+      shared, server, "/etcdserverpb.Lease/LeaseLeases",
+      [&shared](const etcdserverpb::LeaseLeasesRequest&, etcdserverpb::LeaseLeasesResponse* resp) -> Status {
+        KEDGE_ASSIGN_OR_RETURN(auto rev, shared.current_revision());
+        KEDGE_ASSIGN_OR_RETURN(auto ids, shared.store.lease_list());
+        shared.fill(resp->mutable_header(), rev);
+        for (auto id : ids) resp->add_leases()->set_id(id);
+        return ok_status();
+      });
 }
 
 }  // namespace kedge::store::etcd

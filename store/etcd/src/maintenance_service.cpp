@@ -103,69 +103,60 @@ class SnapshotStream : public std::enable_shared_from_this<SnapshotStream> {
 
 void add_maintenance_service(Shared& shared, rpc::RpcServer& server) {
   using CallPtr = std::shared_ptr<rpc::Call>;
-  server.add_unary("/etcdserverpb.Maintenance/Status", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::StatusRequest, etcdserverpb::StatusResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::StatusRequest&, etcdserverpb::StatusResponse* resp) -> Status {
-          KEDGE_ASSIGN_OR_RETURN(auto st, shared.store.status());
-          shared.fill(resp->mutable_header(), st.revision);
-          resp->set_version(shared.options.version);
-          resp->set_dbsize(st.db_size);
-          resp->set_dbsizeinuse(st.db_size_in_use);
-          // One member: it is always its own leader. The store's revision stands in
-          // for raft's index (both grow by one per committed write).
-          resp->set_leader(shared.options.member_id);
-          resp->set_raftindex(static_cast<std::uint64_t>(st.revision));
-          resp->set_raftappliedindex(static_cast<std::uint64_t>(st.revision));
-          resp->set_raftterm(Shared::kRaftTerm);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::StatusRequest, etcdserverpb::StatusResponse>(
+      shared, server, "/etcdserverpb.Maintenance/Status",
+      [&shared](const etcdserverpb::StatusRequest&, etcdserverpb::StatusResponse* resp) -> Status {
+        KEDGE_ASSIGN_OR_RETURN(auto st, shared.store.status());
+        shared.fill(resp->mutable_header(), st.revision);
+        resp->set_version(shared.options.version);
+        resp->set_dbsize(st.db_size);
+        resp->set_dbsizeinuse(st.db_size_in_use);
+        // One member: it is always its own leader. The store's revision stands in
+        // for raft's index (both grow by one per committed write).
+        resp->set_leader(shared.options.member_id);
+        resp->set_raftindex(static_cast<std::uint64_t>(st.revision));
+        resp->set_raftappliedindex(static_cast<std::uint64_t>(st.revision));
+        resp->set_raftterm(Shared::kRaftTerm);
+        return ok_status();
+      });
 
-  server.add_unary("/etcdserverpb.Maintenance/Alarm", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::AlarmRequest, etcdserverpb::AlarmResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::AlarmRequest& req, etcdserverpb::AlarmResponse* resp) -> Status {
-          if (req.action() != etcdserverpb::AlarmRequest::GET) return unimplemented_rpc("Alarm ACTIVATE/DEACTIVATE");
-          // kedge raises no alarms (no space quota); GET truthfully lists none.
-          KEDGE_ASSIGN_OR_RETURN(auto rev, shared.current_revision());
-          shared.fill(resp->mutable_header(), rev);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::AlarmRequest, etcdserverpb::AlarmResponse>(
+      shared, server, "/etcdserverpb.Maintenance/Alarm",
+      [&shared](const etcdserverpb::AlarmRequest& req, etcdserverpb::AlarmResponse* resp) -> Status {
+        if (req.action() != etcdserverpb::AlarmRequest::GET) return unimplemented_rpc("Alarm ACTIVATE/DEACTIVATE");
+        // kedge raises no alarms (no space quota); GET truthfully lists none.
+        KEDGE_ASSIGN_OR_RETURN(auto rev, shared.current_revision());
+        shared.fill(resp->mutable_header(), rev);
+        return ok_status();
+      });
 
-  server.add_unary("/etcdserverpb.Maintenance/Defragment", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::DefragmentRequest, etcdserverpb::DefragmentResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::DefragmentRequest&, etcdserverpb::DefragmentResponse* resp) -> Status {
-          KEDGE_RETURN_IF_ERROR(shared.store.defragment());
-          KEDGE_ASSIGN_OR_RETURN(auto rev, shared.current_revision());
-          shared.fill(resp->mutable_header(), rev);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::DefragmentRequest, etcdserverpb::DefragmentResponse>(
+      shared, server, "/etcdserverpb.Maintenance/Defragment",
+      [&shared](const etcdserverpb::DefragmentRequest&, etcdserverpb::DefragmentResponse* resp) -> Status {
+        KEDGE_RETURN_IF_ERROR(shared.store.defragment());
+        KEDGE_ASSIGN_OR_RETURN(auto rev, shared.current_revision());
+        shared.fill(resp->mutable_header(), rev);
+        return ok_status();
+      });
 
-  server.add_unary("/etcdserverpb.Maintenance/Hash", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::HashRequest, etcdserverpb::HashResponse>(
-        shared, bytes, call, [&shared](const etcdserverpb::HashRequest&, etcdserverpb::HashResponse* resp) -> Status {
-          KEDGE_ASSIGN_OR_RETURN(auto hash, shared.store.hash());
-          shared.fill(resp->mutable_header(), hash.revision);
-          resp->set_hash(hash.hash);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::HashRequest, etcdserverpb::HashResponse>(
+      shared, server, "/etcdserverpb.Maintenance/Hash",
+      [&shared](const etcdserverpb::HashRequest&, etcdserverpb::HashResponse* resp) -> Status {
+        KEDGE_ASSIGN_OR_RETURN(auto hash, shared.store.hash());
+        shared.fill(resp->mutable_header(), hash.revision);
+        resp->set_hash(hash.hash);
+        return ok_status();
+      });
 
-  server.add_unary("/etcdserverpb.Maintenance/HashKV", [&shared](std::string_view bytes, const CallPtr& call) {
-    run_unary<etcdserverpb::HashKVRequest, etcdserverpb::HashKVResponse>(
-        shared, bytes, call,
-        [&shared](const etcdserverpb::HashKVRequest& req, etcdserverpb::HashKVResponse* resp) -> Status {
-          KEDGE_ASSIGN_OR_RETURN(auto hash, shared.store.hash_kv(req.revision()));
-          shared.fill(resp->mutable_header(), hash.revision);
-          resp->set_hash(hash.hash);
-          resp->set_compact_revision(hash.compact_revision);
-          return ok_status();
-        });
-  });
+  add_blocking_unary<etcdserverpb::HashKVRequest, etcdserverpb::HashKVResponse>(
+      shared, server, "/etcdserverpb.Maintenance/HashKV",
+      [&shared](const etcdserverpb::HashKVRequest& req, etcdserverpb::HashKVResponse* resp) -> Status {
+        KEDGE_ASSIGN_OR_RETURN(auto hash, shared.store.hash_kv(req.revision()));
+        shared.fill(resp->mutable_header(), hash.revision);
+        resp->set_hash(hash.hash);
+        resp->set_compact_revision(hash.compact_revision);
+        return ok_status();
+      });
 
   server.add_stream("/etcdserverpb.Maintenance/Snapshot", [&shared](const CallPtr& call) {
     auto stream = std::make_shared<SnapshotStream>(shared, call);

@@ -80,6 +80,15 @@ void run_unary(Shared& shared, std::string_view bytes, const std::shared_ptr<rpc
   });
 }
 
+// Registers `path` as a unary method answered by run_unary with `work`.
+template <typename Req, typename Resp, typename Work>
+void add_blocking_unary(Shared& shared, rpc::RpcServer& server, std::string path, Work work) {
+  server.add_unary(std::move(path), [&shared, work = std::move(work)](std::string_view bytes,
+                                                                      const std::shared_ptr<rpc::Call>& call) {
+    run_unary<Req, Resp>(shared, bytes, call, work);
+  });
+}
+
 // Each service registers its methods (one file per service).
 void add_kv_service(Shared& shared, rpc::RpcServer& server);
 void add_watch_service(Shared& shared, rpc::RpcServer& server);

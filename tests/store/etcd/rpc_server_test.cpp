@@ -176,14 +176,23 @@ etcdserverpb::WatchRequest ask(int messages) {
   return req;
 }
 
-TEST(RpcServerTest, SlowReaderBacklogStaysInTheCallUntilRead) {
-  StreamProbe probe;
+// A server with the streamer, a client, and one open stream.
+class RpcStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    add_streamer(server, probe);
+    ASSERT_TRUE(server.start(tcp_options()).ok());
+    client = std::make_unique<Client>(server.bound_ports().at(0));
+    stream = client->watch->Watch(&ctx);
+  }
+  StreamProbe probe;  // outlives the server, whose handlers use it
   RpcServer server;
-  add_streamer(server, probe);
-  ASSERT_TRUE(server.start(tcp_options()).ok());
-  Client client(server.bound_ports().at(0));
+  std::unique_ptr<Client> client;
   grpc::ClientContext ctx;
-  auto stream = client.watch->Watch(&ctx);
+  std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>> stream;
+};
+
+TEST_F(RpcStreamTest, SlowReaderBacklogStaysInTheCallUntilRead) {
   // 64 MiB: far more than HTTP/2 windows and socket buffers hold.
   constexpr int kMessages = 256;
   ASSERT_TRUE(stream->Write(ask(kMessages)));
@@ -225,14 +234,7 @@ TEST(RpcServerTest, SlowReaderBacklogStaysInTheCallUntilRead) {
   EXPECT_FALSE(call->write("late"));
 }
 
-TEST(RpcServerTest, AbortDropsTheBacklogButNoHalfMessage) {
-  StreamProbe probe;
-  RpcServer server;
-  add_streamer(server, probe);
-  ASSERT_TRUE(server.start(tcp_options()).ok());
-  Client client(server.bound_ports().at(0));
-  grpc::ClientContext ctx;
-  auto stream = client.watch->Watch(&ctx);
+TEST_F(RpcStreamTest, AbortDropsTheBacklogButNoHalfMessage) {
   constexpr int kMessages = 256;  // 64 MiB, as above
   ASSERT_TRUE(stream->Write(ask(kMessages)));
   CallPtr call;
