@@ -973,11 +973,20 @@ void RpcServer::add_stream(std::string path, StreamHandler handler) {
   streams_.emplace_back(std::move(path), std::move(handler));
 }
 
-Status RpcServer::start(RpcServerOptions options) {
+Status RpcServer::bind(RpcServerOptions options) {
   auto loop = std::make_shared<Loop>(std::move(options), std::move(unary_), std::move(streams_));
   KEDGE_RETURN_IF_ERROR(loop->open());
   loop_ = std::move(loop);
+  return {};
+}
+
+void RpcServer::serve() {
   thread_ = std::thread([loop = loop_] { loop->run(); });
+}
+
+Status RpcServer::start(RpcServerOptions options) {
+  KEDGE_RETURN_IF_ERROR(bind(std::move(options)));
+  serve();
   return {};
 }
 

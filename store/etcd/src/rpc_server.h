@@ -187,8 +187,12 @@ class RpcServer {
   void add_unary(std::string path, UnaryHandler handler);
   void add_stream(std::string path, StreamHandler handler);
 
-  // Binds every listener and starts the loop thread. Errors name the
-  // listener or file at fault.
+  // Binds every listener (connections wait in the backlog). Errors name
+  // the listener or file at fault.
+  Status bind(RpcServerOptions options);
+  // Starts the loop thread: from here on handlers run. After bind().
+  void serve();
+  // bind(), then serve().
   Status start(RpcServerOptions options);
   // The port each TCP listener got (0 for unix sockets), in listener order.
   std::vector<int> bound_ports() const;

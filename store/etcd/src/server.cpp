@@ -168,7 +168,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::start(Store& store, EtcdServerOp
       // etcd accepts requests up to max-request-bytes plus 512 KiB of framing.
       .max_receive_bytes = static_cast<std::size_t>(impl->options.max_request_bytes) + 512 * 1024};
   for (const auto& u : urls) rpc_options.listeners.push_back(u.listener);
-  KEDGE_RETURN_IF_ERROR(impl->server.start(std::move(rpc_options)));
+  KEDGE_RETURN_IF_ERROR(impl->server.bind(std::move(rpc_options)));
   const std::vector<int> ports = impl->server.bound_ports();
   for (std::size_t i = 0; i < urls.size(); ++i) {
     std::string bound = urls[i].url;
@@ -178,8 +178,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::start(Store& store, EtcdServerOp
     }
     impl->bound_urls.push_back(bound);
   }
+  // Set before the first handler can run (MemberList reads it).
   impl->shared.advertised_urls =
       impl->options.advertise_client_urls.empty() ? impl->bound_urls : impl->options.advertise_client_urls;
+  impl->server.serve();
   impl->ticker = std::thread([p = impl.get()] { p->ticker_loop(); });
   log::logger("store")->info("etcd v3 API serving on {}", fmt::join(impl->bound_urls, ", "));
   return std::unique_ptr<EtcdServer>(new EtcdServer(std::move(impl)));
