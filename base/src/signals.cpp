@@ -4,6 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <thread>
 
 #include "kedge/base/log.h"
@@ -37,9 +40,19 @@ int wait_for_termination(std::chrono::milliseconds drain) {
   std::thread([set, drain] {
     // Either the drain deadline passes or a second signal arrives; both end
     // the process now. sigtimedwait keeps this thread asleep, not polling.
-    timespec ts{static_cast<time_t>(drain.count() / 1000),
-                static_cast<long>((drain.count() % 1000) * 1000000)};
-    const int again = sigtimedwait(&set, nullptr, &ts);
+    // EINTR is neither: any handled signal, or LeakSanitizer stopping the
+    // threads at exit, interrupts the wait, and taking it for the deadline
+    // killed a drain still in progress (or logged into a logger registry
+    // that exit was destroying).
+    const auto deadline = std::chrono::steady_clock::now() + drain;
+    int again = -1;
+    while (true) {
+      const auto left = std::max<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now(),
+                                                            std::chrono::nanoseconds(0));
+      timespec ts{static_cast<time_t>(left.count() / 1000000000), static_cast<long>(left.count() % 1000000000)};
+      again = sigtimedwait(&set, nullptr, &ts);
+      if (again >= 0 || errno != EINTR) break;
+    }
     log::logger("main")->error(again > 0 ? "second signal, exiting now"
                                          : "drain took too long, exiting now");
     spdlog::shutdown();
