@@ -151,10 +151,10 @@ int run_store(std::span<const std::string> args) {
     }
     log->info("restored {} into {}", restore, o.data_dir);
   }
-  // Two malloc arenas instead of glibc's 8 per core: gRPC's threads, the
-  // writer, completer and workers each filled an arena of their own with
-  // freed request buffers (RSS after bench/store's runs 43.2 -> 36.5 MB,
-  // throughput unchanged at 256 clients).
+  // Two malloc arenas instead of glibc's 8 per core: the transport loop,
+  // the writer and the workers each filled an arena of their own with freed
+  // request buffers (session 7, then with gRPC's threads: RSS after
+  // bench/store's runs 43.2 -> 36.5 MB, throughput unchanged at 256 clients).
   ::mallopt(M_ARENA_MAX, 2);
   auto store = store::SqliteStore::open(so);
   if (!store.ok()) {

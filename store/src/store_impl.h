@@ -155,17 +155,6 @@ struct SqliteStore::Impl {
   bool stopping = false;                        // guarded by queue_mu
   std::thread writer;
 
-  // --- completer: runs the callbacks of asynchronous writes ---
-  // The writer hands each commit's callbacks over in one go, so answering
-  // (serializing and sending hundreds of RPC responses) overlaps the next
-  // group commit instead of delaying it; promises it fulfils itself.
-  using Completion = std::pair<std::unique_ptr<WriteOp>, WriteResult>;
-  std::mutex done_mu;
-  std::condition_variable done_cv;
-  std::vector<Completion> done_queue;  // guarded by done_mu
-  bool done_stop = false;              // guarded by done_mu
-  std::thread completer;
-  void run_completer();
   // Writer thread: answers `ops` with `results` (same order, every one set).
   void complete(std::vector<std::unique_ptr<WriteOp>>& ops, std::vector<std::optional<WriteResult>>& results);
 
@@ -221,9 +210,8 @@ struct SqliteStore::Impl {
 
   // Any thread.
   WriteResult submit(WriteRequest request);
-  // `callback` runs on the completer thread after the commit (or on the
-  // writer's, for a maintenance request), or on the caller's when the store
-  // is stopping (a stopped() error).
+  // `callback` runs on the writer thread right after the commit, or on the
+  // caller's when the store is stopping (a stopped() error).
   void submit_async(WriteRequest request, std::function<void(WriteResult)> callback);
   Result<WriteRequest> admit(const PutRequest& request) const;
   Result<WriteRequest> admit(const DeleteRangeRequest& request) const;

@@ -3,7 +3,7 @@
 // Threads: every handler is called on the transport's loop thread, which must
 // never block. Range and Compact run on the worker pool (run_unary). Writes
 // are parsed and checked on the loop thread, then queued to the store (see
-// run_write): its completer thread answers them.
+// run_write): its writer thread answers them after the commit.
 #include "convert.h"
 #include "shared.h"
 
@@ -12,7 +12,7 @@ namespace {
 
 // A write RPC. The request is parsed and checked on the loop thread (a put
 // is a few hundred bytes; a txn at most max-request-bytes), then handed to
-// the store's own write queue when it has one: the store's completer thread
+// the store's own write queue when it has one: the store's writer thread
 // answers right after the group commit, so no pool thread blocks per write
 // and the writes of hundreds of clients share one commit without one thread
 // each. A store without a queue (or a read-only txn) runs the blocking call

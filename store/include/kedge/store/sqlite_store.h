@@ -134,7 +134,7 @@ class SqliteStore final : public Store {
   Result<PutResponse> put(const PutRequest& request) override;
   Result<DeleteRangeResponse> delete_range(const DeleteRangeRequest& request) override;
   Result<TxnResponse> txn(const TxnRequest& request) override;
-  // `done` runs on the completer thread right after the group commit.
+  // `done` runs on the writer thread right after the group commit.
   bool try_put_async(const PutRequest& request, Done<PutResponse>& done) override;
   bool try_delete_range_async(const DeleteRangeRequest& request, Done<DeleteRangeResponse>& done) override;
   bool try_txn_async(const TxnRequest& request, Done<TxnResponse>& done) override;
