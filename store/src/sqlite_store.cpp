@@ -301,13 +301,7 @@ void SqliteStore::Impl::complete(std::vector<std::unique_ptr<WriteOp>>& ops,
   // answer into its call's queue. Running them here costs the writer ~1 µs
   // each and saves a thread hand-off per commit, which cost more (server
   // CPU per put at 256 clients 28–32 → 23 µs, bench/README session 8).
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i]->callback) {
-      ops[i]->callback(std::move(*results[i]));
-    } else {
-      ops[i]->promise.set_value(std::move(*results[i]));
-    }
-  }
+  for (std::size_t i = 0; i < ops.size(); ++i) finish(*ops[i], std::move(*results[i]));
 }
 
 namespace {
