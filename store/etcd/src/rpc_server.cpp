@@ -45,6 +45,21 @@ constexpr std::uint64_t kWakeKey = 0;
 constexpr std::uint64_t kFirstListenerKey = 1;
 constexpr std::uint64_t kFirstConnectionKey = 1 << 16;
 
+// The gRPC message prefix: compressed flag, then the length big-endian.
+void put_prefix(char* p, std::size_t length) {
+  const auto n = static_cast<std::uint32_t>(length);
+  p[0] = 0;
+  p[1] = static_cast<char>(n >> 24);
+  p[2] = static_cast<char>(n >> 16);
+  p[3] = static_cast<char>(n >> 8);
+  p[4] = static_cast<char>(n);
+}
+
+std::size_t prefix_length(const char* prefix) {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(prefix);
+  return (std::size_t{p[1]} << 24) | (std::size_t{p[2]} << 16) | (std::size_t{p[3]} << 8) | p[4];
+}
+
 nghttp2_nv header(std::string_view name, std::string_view value) {
   return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
           reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
@@ -138,6 +153,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void close(Connection& c);
   void arm(Connection& c, bool want_out);
   void run_wakes();
+  void signal_loop();  // wakes epoll_wait through the eventfd
   void send_from(Connection& c, Call& call);
   void drop_unsent_messages(Call& call);
   void end_call(Connection& c, std::int32_t stream_id);
@@ -203,14 +219,8 @@ bool Call::enqueue(std::size_t size, bool finish, Fill fill) {
     finished_ = finish;
     const std::size_t at = queued_.size();
     queued_.resize(at + kPrefixBytes + size);
-    char* p = queued_.data() + at;
-    const auto n = static_cast<std::uint32_t>(size);
-    p[0] = 0;
-    p[1] = static_cast<char>(n >> 24);
-    p[2] = static_cast<char>(n >> 16);
-    p[3] = static_cast<char>(n >> 8);
-    p[4] = static_cast<char>(n);
-    fill(p + kPrefixBytes);
+    put_prefix(queued_.data() + at, size);
+    fill(queued_.data() + at + kPrefixBytes);
     pending_bytes_.fetch_add(kPrefixBytes + size, std::memory_order_relaxed);
     if (wake_pending_) return true;
     wake_pending_ = true;
@@ -239,27 +249,21 @@ void Call::reply(const google::protobuf::MessageLite& message) {
   });
 }
 
-void Call::abort(RpcStatus status) {
-  {
-    std::lock_guard lock(mu_);
-    if (finished_) return;
-    finished_ = true;
-    aborted_ = true;
-    status_ = std::move(status);
-    pending_bytes_.fetch_sub(queued_.size(), std::memory_order_relaxed);
-    queued_.clear();
-    if (over() || wake_pending_) return;
-    wake_pending_ = true;
-  }
-  loop_->wake(connection_, stream_);
-}
+void Call::abort(RpcStatus status) { end(std::move(status), true); }
 
-void Call::finish(RpcStatus status) {
+void Call::finish(RpcStatus status) { end(std::move(status), false); }
+
+void Call::end(RpcStatus status, bool drop_queued) {
   {
     std::lock_guard lock(mu_);
     if (finished_) return;
     finished_ = true;
+    aborted_ = drop_queued;
     status_ = std::move(status);
+    if (drop_queued) {
+      pending_bytes_.fetch_sub(queued_.size(), std::memory_order_relaxed);
+      queued_.clear();
+    }
     if (over() || wake_pending_) return;
     wake_pending_ = true;
   }
@@ -459,10 +463,12 @@ void Loop::wake(std::uint64_t connection, std::int32_t stream) {
     first = wakes_.empty();
     wakes_.push_back({connection, stream});
   }
-  if (first) {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
-  }
+  if (first) signal_loop();
+}
+
+void Loop::signal_loop() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
 }
 
 void Loop::request_shutdown(Clock::time_point deadline) {
@@ -471,8 +477,7 @@ void Loop::request_shutdown(Clock::time_point deadline) {
     shutdown_requested_ = true;
     requested_deadline_ = deadline;
   }
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
+  signal_loop();
 }
 
 void Loop::run_wakes() {
@@ -773,9 +778,8 @@ void Loop::on_request_data(Call& call, const std::uint8_t* data, std::size_t len
   const std::string_view bytes = buffered ? std::string_view(o.in) : std::string_view(reinterpret_cast<const char*>(data), len);
   std::size_t pos = 0;
   while (bytes.size() - pos >= kPrefixBytes) {
-    const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data() + pos);
-    const std::size_t size = (std::size_t{p[1]} << 24) | (std::size_t{p[2]} << 16) | (std::size_t{p[3]} << 8) | p[4];
-    if (p[0] != 0) {
+    const std::size_t size = prefix_length(bytes.data() + pos);
+    if (bytes[pos] != 0) {
       reject(call, RpcCode::kUnimplemented, "grpc: compressed request messages are not supported");
       return;
     }
@@ -829,10 +833,7 @@ void Loop::drop_unsent_messages(Call& call) {
   // sending_off and cut after it.
   Call::Out& o = call.out();
   std::size_t end = 0;
-  while (end < o.sending_off) {
-    const auto* p = reinterpret_cast<const std::uint8_t*>(o.sending.data() + end);
-    end += kPrefixBytes + ((std::size_t{p[1]} << 24) | (std::size_t{p[2]} << 16) | (std::size_t{p[3]} << 8) | p[4]);
-  }
+  while (end < o.sending_off) end += kPrefixBytes + prefix_length(o.sending.data() + end);
   if (end >= o.sending.size()) return;
   call.pending_bytes_.fetch_sub(o.sending.size() - end, std::memory_order_relaxed);
   o.sending.resize(end);

@@ -138,6 +138,8 @@ class Call {
   // writes `size` bytes at the pointer it is given.
   template <typename Fill>
   bool enqueue(std::size_t size, bool finish, Fill fill);
+  // finish() and abort(): `drop_queued` throws away what the loop has not taken.
+  void end(RpcStatus status, bool drop_queued);
 
   const std::shared_ptr<Loop> loop_;
   const std::uint64_t connection_;
