@@ -123,7 +123,7 @@ Result<std::unique_ptr<SnapshotReader>> SqliteStore::snapshot() {
   {
     // Its own connection: VACUUM INTO reads one snapshot for as long as the
     // copy takes; holding a pooled reader that long would starve ranges.
-    KEDGE_ASSIGN_OR_RETURN(auto db, Db::open(impl_->db_path, true));
+    KEDGE_ASSIGN_OR_RETURN(auto db, Db::open(impl_->db_path, true, impl_->vfs));
     KEDGE_ASSIGN_OR_RETURN(Stmt * vacuum, db->prepare("VACUUM INTO ?1"));
     vacuum->bind_text(1, tmp.string());
     Status copied = vacuum->run();

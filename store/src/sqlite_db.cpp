@@ -58,11 +58,11 @@ std::string_view Stmt::blob_view(int column) const {
   return std::string_view(static_cast<const char*>(data), static_cast<std::size_t>(size));
 }
 
-Result<std::unique_ptr<Db>> Db::open(const std::filesystem::path& path, bool read_only) {
+Result<std::unique_ptr<Db>> Db::open(const std::filesystem::path& path, bool read_only, const std::string& vfs) {
   sqlite3* handle = nullptr;
   const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                     SQLITE_OPEN_NOMUTEX;
-  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string message = handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
     sqlite3_close_v2(handle);

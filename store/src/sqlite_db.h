@@ -65,8 +65,9 @@ class StmtScope {
 
 class Db {
  public:
-  // Opens `path`; read_only connections never create or write the file.
-  static Result<std::unique_ptr<Db>> open(const std::filesystem::path& path, bool read_only);
+  // Opens `path` through the SQLite VFS named `vfs`; read_only connections
+  // never create or write the file.
+  static Result<std::unique_ptr<Db>> open(const std::filesystem::path& path, bool read_only, const std::string& vfs);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "kedge/base/log.h"
 #include "store_impl.h"
+#include "store_vfs.h"
 
 namespace kedge::store {
 namespace {
@@ -83,7 +84,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
     if (name.starts_with("snapshot-") && name.ends_with(".tmp")) std::filesystem::remove(entry.path(), ec);
   }
 
-  KEDGE_ASSIGN_OR_RETURN(impl->writer_db, Db::open(impl->db_path, false));
+  // Gathering the WAL's writes is safe only where SQLite syncs the WAL after
+  // every commit (store_vfs.h).
+  KEDGE_ASSIGN_OR_RETURN(impl->vfs, store_vfs(options.sqlite_vfs, options.durability == Durability::kStrict));
+  KEDGE_ASSIGN_OR_RETURN(impl->writer_db, Db::open(impl->db_path, false, impl->vfs));
   Db& db = *impl->writer_db;
   if (options.check_integrity_at_open) {
     Status integrity = check_integrity(db);
@@ -120,12 +124,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
   impl->compacted_upto = meta.compacted_upto;
 
   for (int i = 0; i < std::max(1, options.read_connections); ++i) {
-    KEDGE_ASSIGN_OR_RETURN(auto reader, Db::open(impl->db_path, true));
+    KEDGE_ASSIGN_OR_RETURN(auto reader, Db::open(impl->db_path, true, impl->vfs));
     KEDGE_RETURN_IF_ERROR(reader->exec("PRAGMA cache_size=-" + std::to_string(std::max(64, options.reader_cache_kib))));
     impl->pool.push_back(std::move(reader));
   }
 
-  KEDGE_ASSIGN_OR_RETURN(impl->checkpoint_db, Db::open(impl->db_path, false));
+  KEDGE_ASSIGN_OR_RETURN(impl->checkpoint_db, Db::open(impl->db_path, false, impl->vfs));
   // A connection only opens the WAL with its first read; until then a
   // checkpoint through it does nothing at all (and says SQLITE_OK).
   KEDGE_RETURN_IF_ERROR(impl->checkpoint_db->query_int("SELECT count(*) FROM sqlite_master").status());

@@ -118,6 +118,7 @@ struct SqliteStore::Impl {
   // --- constant after open ---
   SqliteStoreOptions options;
   std::filesystem::path db_path;
+  std::string vfs;  // store_vfs.h: every connection opens through it
   int lock_fd = -1;
 
   // --- writer thread only (open() before the thread starts) ---

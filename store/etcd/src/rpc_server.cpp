@@ -435,9 +435,10 @@ void Loop::run() {
     for (int i = 0; i < n; ++i) {
       const std::uint64_t key = events[i].data.u64;
       if (key == kWakeKey) {
+        // One read takes the whole count (not a semaphore eventfd); a
+        // second would only return EAGAIN, a system call per wake-up.
         std::uint64_t v;
-        while (::read(wake_fd_, &v, sizeof v) > 0) {
-        }
+        (void)!::read(wake_fd_, &v, sizeof v);
       } else if (key < kFirstConnectionKey) {
         const auto& [fd, tls] = listeners_[key - kFirstListenerKey];
         if (!shutting_down_) accept_all(fd, tls);

@@ -21,7 +21,7 @@
 // Ownership: open() returns the sole owner. Destroying the store stops its
 // threads; every Watch it returned must be destroyed first.
 //
-// Files: <data_dir>/store.db plus SQLite's store.db-wal and store.db-shm.
+// Files: <data_dir>/store.db plus SQLite's store.db-wal (no -shm: README "Files and locks").
 // See store/README.md for the schema, the error table and the size bound.
 #pragma once
 
@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "kedge/base/status.h"
 #include "kedge/store/kv.h"
@@ -100,6 +101,12 @@ struct SqliteStoreOptions {
   // 256-byte values, bytes per put at 1 / 16 / 256 clients: 9.5 / 3.5 / 1.04
   // KB with 4096, 6.6 / 2.5 / 0.90 KB with 1024 (a 10k-key range 46 -> 54 ms).
   int page_size = 1024;
+
+  // The SQLite VFS under the store's own layer (store/README "Files and
+  // locks"). "unix-excl": one exclusive lock for the process and the WAL
+  // index in memory, so no other process can open the files while the store
+  // runs. Tests put a fault-injecting VFS here.
+  std::string sqlite_vfs = "unix-excl";
 };
 
 // Counters for metrics and tests; monotonic since open().
