@@ -3,16 +3,21 @@
 //
 //   store_bench --endpoint http://127.0.0.1:2379 [--pid PID] [--clients 1,16,256]
 //               [--seconds 10] [--value-size 256] [--range-keys 10000]
-//               [--watch-samples 200] [--idle-seconds 5]
+//               [--watch-samples 200] [--idle-seconds 5] [--put-client h2|grpc]
 //
-// Puts run as asynchronous unary calls (gRPC callback API): `clients`
-// requests are always in flight, spread over a few channels like a fleet of
-// clients would be. Prints one "metric value" line per figure; with --pid it
-// also reports the server's disk writes per 1,000 puts (/proc/PID/io
-// write_bytes) and RSS (/proc/PID/status): right after the runs, the peak,
-// and again after --idle-seconds without requests (what a quiet server keeps:
-// kedge's pool trims the heap after a quiet second, Go's scavenger returns
-// memory in the background).
+// Puts come from `clients` closed-loop clients spread over 4 connections,
+// like a fleet of clients would be: each keeps one put in flight. By default
+// (--put-client h2) they run on our own HTTP/2 client (h2_put_load.h: one
+// epoll thread on libnghttp2, requests serialized once), because the client
+// shares the cores with the server under test and grpc++'s callback API
+// costs it more CPU per put than the server spends; --put-client grpc keeps
+// the grpc++ path for comparison. Range and watch use grpc++. Prints one
+// "metric value" line per figure; with --pid it also reports the server's
+// disk writes per 1,000 puts (/proc/PID/io write_bytes) and RSS
+// (/proc/PID/status): right after the runs, the peak, and again after
+// --idle-seconds without requests (what a quiet server keeps: kedge's pool
+// trims the heap after a quiet second, Go's scavenger returns memory in the
+// background).
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -28,10 +33,16 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "h2_put_load.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using kedge::bench::PutPhaseResult;
+
+constexpr int kConnections = 4;
+// How long a put phase waits for the puts in flight after its deadline.
+constexpr std::chrono::seconds kGrace{5};
 
 struct Args {
   std::string endpoint = "http://127.0.0.1:2379";
@@ -42,6 +53,7 @@ struct Args {
   int range_keys = 10000;
   int watch_samples = 200;
   int idle_seconds = 5;
+  std::string put_client = "h2";  // h2 | grpc
 };
 
 long proc_field(long pid, const char* file, const std::string& field) {
@@ -73,17 +85,18 @@ double percentile(std::vector<double>& v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
-// One closed-loop put client: issues the next put when the last one returns.
+// One closed-loop grpc++ put client (--put-client grpc): issues the next put
+// when the last one returns. Its callbacks run on grpc++'s threads.
 struct PutLoop {
   etcdserverpb::KV::Stub* stub;
   std::string key;
   const std::string* value;
   Clock::time_point deadline;
-  std::vector<double>* latencies;  // ms, guarded by *mu
+  std::chrono::system_clock::time_point call_deadline;  // deadline + kGrace, for grpc++
+  PutPhaseResult* result;  // guarded by *mu
   std::mutex* mu;
   std::atomic<int>* running;
   std::condition_variable* done_cv;
-  std::atomic<long>* errors;
 
   etcdserverpb::PutRequest req;
   etcdserverpb::PutResponse resp;
@@ -101,36 +114,37 @@ struct PutLoop {
     req.set_key(key);
     req.set_value(*value);
     ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(call_deadline);  // bounds the phase if the server stops answering
     started = Clock::now();
     stub->async()->Put(ctx.get(), &req, &resp, [this](grpc::Status st) {
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-      if (st.ok()) {
+      {
         std::lock_guard lock(*mu);
-        latencies->push_back(ms);
-      } else {
-        ++*errors;
+        if (st.ok()) {
+          result->latencies_ms.push_back(ms);
+        } else if (result->errors++ == 0) {
+          result->first_error = "grpc-status " + std::to_string(st.error_code()) + ": " + st.error_message();
+        }
       }
       issue();
     });
   }
 };
 
-void bench_puts(const Args& a, Channels& ch, int clients) {
+PutPhaseResult grpc_puts(const Args& a, Channels& ch, int clients) {
   const std::string value(static_cast<std::size_t>(a.value_size), 'v');
-  std::vector<double> latencies;
+  PutPhaseResult result;
   std::mutex mu;
   std::condition_variable cv;
   std::atomic<int> running{clients};
-  std::atomic<long> errors{0};
-  const long io_before = a.pid ? proc_field(a.pid, "io", "write_bytes: ") : -1;
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::seconds(a.seconds);
+  const auto call_deadline = std::chrono::system_clock::now() + std::chrono::seconds(a.seconds) + kGrace;
   std::vector<std::unique_ptr<PutLoop>> loops;
   for (int i = 0; i < clients; ++i) {
     auto* stub = ch.kv[static_cast<std::size_t>(i) % ch.kv.size()].get();
-    // Each client rewrites its own 1,000 keys, as a control plane updates objects.
-    loops.push_back(std::make_unique<PutLoop>(PutLoop{stub, "", &value, deadline, &latencies, &mu, &running, &cv,
-                                                       &errors, {}, {}, {}, {}}));
+    loops.push_back(std::make_unique<PutLoop>(
+        PutLoop{stub, "", &value, deadline, call_deadline, &result, &mu, &running, &cv, {}, {}, {}, {}}));
   }
   for (int i = 0; i < clients; ++i) {
     loops[static_cast<std::size_t>(i)]->key = "/bench/put/" + std::to_string(clients) + "/" + std::to_string(i);
@@ -140,13 +154,43 @@ void bench_puts(const Args& a, Channels& ch, int clients) {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return running.load() == 0; });
   }
-  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+PutPhaseResult h2_puts(const Args& a, int clients) {
+  const std::string authority = a.endpoint.substr(7);  // main() checked the http:// prefix
+  const auto colon = authority.rfind(':');
+  std::string host = authority.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return kedge::bench::run_h2_puts({
+      .host = host,
+      .port = colon == std::string::npos ? "80" : authority.substr(colon + 1),
+      .authority = authority,
+      .connections = kConnections,
+      .clients = clients,
+      .key_prefix = "/bench/put/" + std::to_string(clients) + "/",
+      .value = std::string(static_cast<std::size_t>(a.value_size), 'v'),
+      .duration = std::chrono::seconds(a.seconds),
+      .grace = kGrace,
+  });
+}
+
+// Each client rewrites its own key, as a control plane updates objects.
+void bench_puts(const Args& a, Channels& ch, int clients) {
+  const long io_before = a.pid ? proc_field(a.pid, "io", "write_bytes: ") : -1;
+  PutPhaseResult r = a.put_client == "grpc" ? grpc_puts(a, ch, clients) : h2_puts(a, clients);
   const long io_after = a.pid ? proc_field(a.pid, "io", "write_bytes: ") : -1;
-  const auto n = static_cast<double>(latencies.size());
-  std::printf("put_c%d_ops_per_s %.0f\n", clients, n / secs);
-  std::printf("put_c%d_p50_ms %.3f\n", clients, percentile(latencies, 0.50));
-  std::printf("put_c%d_p99_ms %.3f\n", clients, percentile(latencies, 0.99));
-  std::printf("put_c%d_errors %ld\n", clients, errors.load());
+  for (const auto& e : r.connection_errors) std::fprintf(stderr, "store_bench: put_c%d: %s\n", clients, e.c_str());
+  if (r.errors > 0) {
+    std::fprintf(stderr, "store_bench: put_c%d: %ld failed puts, the first: %s\n", clients, r.errors,
+                 r.first_error.c_str());
+  }
+  const auto n = static_cast<double>(r.latencies_ms.size());
+  std::printf("put_c%d_ops_per_s %.0f\n", clients, r.seconds > 0 ? n / r.seconds : 0.0);
+  std::printf("put_c%d_p50_ms %.3f\n", clients, percentile(r.latencies_ms, 0.50));
+  std::printf("put_c%d_p99_ms %.3f\n", clients, percentile(r.latencies_ms, 0.99));
+  std::printf("put_c%d_errors %ld\n", clients, r.errors);
   if (io_before >= 0 && io_after >= 0 && n > 0) {
     std::printf("put_c%d_disk_bytes_per_1000_puts %.0f\n", clients,
                 static_cast<double>(io_after - io_before) / n * 1000.0);
@@ -249,6 +293,7 @@ int main(int argc, char** argv) {
     else if (k == "--range-keys") a.range_keys = std::stoi(v);
     else if (k == "--watch-samples") a.watch_samples = std::stoi(v);
     else if (k == "--idle-seconds") a.idle_seconds = std::stoi(v);
+    else if (k == "--put-client") a.put_client = v;
     else {
       std::fprintf(stderr, "store_bench: unknown flag %s\n", k.c_str());
       return 2;
@@ -258,7 +303,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "store_bench: --endpoint must be http://host:port\n");
     return 2;
   }
-  Channels ch(a.endpoint.substr(7), 4);
+  if (a.put_client != "h2" && a.put_client != "grpc") {
+    std::fprintf(stderr, "store_bench: --put-client must be h2 or grpc\n");
+    return 2;
+  }
+  Channels ch(a.endpoint.substr(7), kConnections);
   for (int c : a.clients) bench_puts(a, ch, c);
   bench_range(a, ch);
   bench_watch(a, ch);
