@@ -151,11 +151,14 @@ int run_store(std::span<const std::string> args) {
     }
     log->info("restored {} into {}", restore, o.data_dir);
   }
-  // Two malloc arenas instead of glibc's 8 per core: the transport loop,
-  // the writer and the workers each filled an arena of their own with freed
-  // request buffers (session 7, then with gRPC's threads: RSS after
-  // bench/store's runs 43.2 -> 36.5 MB, throughput unchanged at 256 clients).
-  ::mallopt(M_ARENA_MAX, 2);
+  // At most 8 malloc arenas (glibc's default is 8 per core). Session 7 set
+  // 2 to save RSS under grpc++'s threads (43.2 -> 36.5 MB), but with two the
+  // transport loop and the store's writer share one arena about half the
+  // time, and then fight over its lock on every allocation: at 256 clients
+  // ~6 futex calls per put, 43 instead of 13-16 µs of server CPU, a third of
+  // the puts/s (bench/README, session 9). 8 keeps the busy threads apart for
+  // ~5 MB more RSS (~25 MB after the runs).
+  ::mallopt(M_ARENA_MAX, 8);
   auto store = store::SqliteStore::open(so);
   if (!store.ok()) {
     log->critical("cannot open the store: {}", store.status().to_string());

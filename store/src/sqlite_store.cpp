@@ -24,6 +24,12 @@ std::int64_t unix_ms() {
       .count();
 }
 
+// How long the writer waits for a new write before it frees the answered
+// ops itself (Impl::answered): long enough that under load the submitting
+// thread always frees them, short enough that an idle store keeps no
+// request bodies around.
+constexpr std::chrono::milliseconds kFreeAnsweredAfter{100};
+
 // WAL size (pages) from which it is checkpointed; see README "Size bound".
 constexpr int kWalCheckpointPages = 1000;
 // The writer's own catch-up copies at most this many frames (~1-2 ms); a
@@ -220,6 +226,7 @@ SqliteStore::~SqliteStore() {
   }
   s.queue_cv.notify_all();
   if (s.writer.joinable()) s.writer.join();
+  s.answered.clear();
   s.hub->stop();
   {
     std::lock_guard lock(s.checkpoint_mu);
@@ -260,16 +267,31 @@ Status SqliteStore::Impl::reload_lessor(Db& db) {
 
 // ---------------------------------------------------------------- writer
 
+std::vector<std::unique_ptr<WriteOp>> SqliteStore::Impl::take_answered_locked() {
+  std::vector<std::unique_ptr<WriteOp>> taken;
+  taken.swap(answered);
+  return taken;
+}
+
+void SqliteStore::Impl::retire(std::vector<std::unique_ptr<WriteOp>>& batch) {
+  std::lock_guard lock(queue_mu);
+  for (auto& op : batch) answered.push_back(std::move(op));
+  batch.clear();
+}
+
 WriteResult SqliteStore::Impl::submit(WriteRequest request) {
   auto op = std::make_unique<WriteOp>();
   op->request = std::move(request);
   auto future = op->promise.get_future();
+  std::vector<std::unique_ptr<WriteOp>> earlier;  // answered ops: destroyed here, outside queue_mu
   {
     std::lock_guard lock(queue_mu);
     if (stopping) return etcd_errors::stopped();
     queue.push_back(std::move(op));
+    earlier = take_answered_locked();
   }
   queue_cv.notify_one();
+  earlier.clear();
   return future.get();
 }
 
@@ -277,6 +299,7 @@ void SqliteStore::Impl::submit_async(WriteRequest request, std::function<void(Wr
   auto op = std::make_unique<WriteOp>();
   op->request = std::move(request);
   op->callback = std::move(callback);
+  std::vector<std::unique_ptr<WriteOp>> earlier;  // answered ops: destroyed here, outside queue_mu
   {
     std::unique_lock lock(queue_mu);
     if (stopping) {
@@ -285,6 +308,7 @@ void SqliteStore::Impl::submit_async(WriteRequest request, std::function<void(Wr
       return;
     }
     queue.push_back(std::move(op));
+    earlier = take_answered_locked();
   }
   queue_cv.notify_one();
 }
@@ -319,7 +343,15 @@ void SqliteStore::Impl::run_writer() {
     std::vector<std::unique_ptr<WriteOp>> batch;
     {
       std::unique_lock lock(queue_mu);
-      queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      const auto ready = [&] { return stopping || !queue.empty(); };
+      if (!queue_cv.wait_for(lock, kFreeAnsweredAfter, ready)) {
+        // Nobody queued a write for a while: free what the last ones left.
+        auto idle = take_answered_locked();
+        lock.unlock();
+        idle.clear();
+        lock.lock();
+        queue_cv.wait(lock, ready);
+      }
       if (queue.empty()) break;  // stopping and drained
       // Background work (maintenance outside any transaction, compaction
       // steps in one of their own) runs alone: writes queued before it
@@ -338,9 +370,10 @@ void SqliteStore::Impl::run_writer() {
     if (auto* m = std::get_if<MaintenanceOp>(&batch.front()->request)) {
       Status status = run_maintenance(*m);
       finish(*batch.front(), status.ok() ? WriteResult(WriteResponse{}) : WriteResult(status));
-      continue;
+    } else {
+      run_batch(batch);
     }
-    run_batch(batch);
+    retire(batch);
   }
 }
 
