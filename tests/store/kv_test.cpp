@@ -625,6 +625,62 @@ TEST(GroupCommitTest, AsyncWritesAnswerAfterTheirCommitInOrder) {
   EXPECT_LT(store->stats().commits, kPuts / 2);
 }
 
+// Puts run without a savepoint of their own (SqliteStore::run_batch): one the
+// store refuses must have written nothing, and its batch-mates commit as if
+// it had never been queued.
+TEST(GroupCommitTest, RefusedPutsInABatchChangeNothingAndSpareTheirBatchMates) {
+  kedge::testing::TempDir dir("kedge-store-async-mixed");
+  auto store = open_or_die(options_in(dir.path()));
+  constexpr int kPuts = 300;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Result<PutResponse>> answers(kPuts, Result<PutResponse>(internal_error("no answer")));
+  int answered = 0;  // guarded by mu
+  for (int i = 0; i < kPuts; ++i) {
+    PutRequest request = put_req("ok/" + std::to_string(i), "v");
+    if (i % 3 == 1) request.lease = 12345;  // no such lease
+    if (i % 3 == 2) {
+      request.key = "missing/" + std::to_string(i);
+      request.value.clear();
+      request.ignore_value = true;  // and no such key
+    }
+    Store::Done<PutResponse> done = [&, i](Result<PutResponse> r) {
+      std::lock_guard lock(mu);
+      answers[i] = std::move(r);
+      ++answered;
+      cv.notify_all();
+    };
+    ASSERT_TRUE(store->try_put_async(request, done));
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return answered == kPuts; }));
+  }
+  Revision next = 2;
+  for (int i = 0; i < kPuts; ++i) {
+    if (i % 3 == 0) {
+      ASSERT_OK(answers[i]);
+      EXPECT_EQ(answers[i]->revision, next++) << i;
+    } else {
+      EXPECT_EQ(answers[i].status().message(),
+                i % 3 == 1 ? "etcdserver: requested lease not found" : "etcdserver: key not found")
+          << i;
+    }
+  }
+  EXPECT_GT(store->stats().max_batch, 1) << "the puts were meant to share commits";
+  auto ok = store->range(get_req("ok/", prefix_end("ok/")));
+  ASSERT_OK(ok);
+  EXPECT_EQ(ok->count, kPuts / 3);
+  EXPECT_EQ(ok->revision, 1 + kPuts / 3);
+  auto missing = store->range(get_req("missing/", prefix_end("missing/")));
+  ASSERT_OK(missing);
+  EXPECT_EQ(missing->count, 0);
+  // History holds exactly the accepted puts, one revision each.
+  auto history = store->range(get_req(std::string(1, '\0'), std::string(1, '\0')));
+  ASSERT_OK(history);
+  EXPECT_EQ(history->count, kPuts / 3);
+}
+
 TEST(GroupCommitTest, AsyncWriteRefusedUpFrontAnswersAtOnceAndChangesNothing) {
   kedge::testing::TempDir dir("kedge-store-async-bad");
   auto store = open_or_die(options_in(dir.path()));
