@@ -38,7 +38,15 @@ void KeyIndex::add(std::string_view key, std::int64_t id, bool tombstone) {
   std::unique_lock lock(mu_);
   auto it = map_.find(key);
   if (it == map_.end()) it = map_.emplace(std::string(key), std::vector<Packed>{}).first;
-  it->second.push_back(id * 2 + (tombstone ? 1 : 0));
+  auto& history = it->second;
+  if (history.size() == history.capacity()) {
+    // Grow by a quarter, not push_back's doubling: a key rewritten often
+    // (no compaction yet) keeps thousands of entries, and doubling left up
+    // to half of them as slack (bench/store: ~7 MB of 16 after 1.2M puts to
+    // 256 keys). Copying 8-byte entries every quarter is still amortized O(1).
+    history.reserve(history.size() + history.size() / 4 + 4);
+  }
+  history.push_back(id * 2 + (tombstone ? 1 : 0));
   journal_.push_back(it);
 }
 
