@@ -123,6 +123,11 @@ Result<Stmt*> Db::prepare(const std::string& sql) {
   return raw;
 }
 
+Status Db::run(const std::string& sql) {
+  KEDGE_ASSIGN_OR_RETURN(Stmt * stmt, prepare(sql));
+  return stmt->run();
+}
+
 Result<std::int64_t> Db::query_int(const std::string& sql) {
   KEDGE_ASSIGN_OR_RETURN(Stmt * stmt, prepare(sql));
   StmtScope scope(*stmt);
@@ -132,19 +137,19 @@ Result<std::int64_t> Db::query_int(const std::string& sql) {
 }
 
 Transaction::Transaction(Db& db, bool write) : db_(db) {
-  begin_ = db_.exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
+  begin_ = db_.run(write ? "BEGIN IMMEDIATE" : "BEGIN");
   open_ = begin_.ok();
 }
 
 Transaction::~Transaction() {
-  if (open_) (void)db_.exec("ROLLBACK");
+  if (open_) (void)db_.run("ROLLBACK");
 }
 
 Status Transaction::commit() {
   if (!open_) return begin_.ok() ? internal_error("transaction already finished") : begin_;
   open_ = false;
-  Status status = db_.exec("COMMIT");
-  if (!status.ok()) (void)db_.exec("ROLLBACK");
+  Status status = db_.run("COMMIT");
+  if (!status.ok()) (void)db_.run("ROLLBACK");
   return status;
 }
 

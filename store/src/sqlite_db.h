@@ -74,6 +74,9 @@ class Db {
 
   // Runs one or more statements without results.
   Status exec(std::string_view sql);
+  // Runs one statement without results, prepared once per connection (for
+  // statements run per request or per transaction: no parse each time).
+  Status run(const std::string& sql);
   // A cached prepared statement for `sql` (prepared once per connection).
   Result<Stmt*> prepare(const std::string& sql);
   // First column of the first row of `sql` as an integer.

@@ -382,13 +382,6 @@ void raise(std::atomic<std::int64_t>& max, std::int64_t value) {
   if (value > max.load(std::memory_order_relaxed)) max.store(value, std::memory_order_relaxed);
 }
 
-// A statement run once per request: prepared once per connection instead of
-// parsed on every exec.
-Status run_cached(Db& db, const std::string& sql) {
-  KEDGE_ASSIGN_OR_RETURN(Stmt * s, db.prepare(sql));
-  return s->run();
-}
-
 }  // namespace
 
 void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
@@ -411,7 +404,7 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
       // statements cost ~12 % of the server's CPU.
       const bool savepoint = !std::holds_alternative<PutRequest>(batch[i]->request);
       if (savepoint) {
-        failure = run_cached(db, "SAVEPOINT request");
+        failure = db.run("SAVEPOINT request");
         if (!failure.ok()) break;
       }
       const std::size_t index_mark = index.mark();
@@ -428,11 +421,11 @@ void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) 
       }
       if (savepoint && !result.ok() && result.status().code() == Code::kFailedPrecondition &&
           result.status().message().starts_with("kedge:")) {
-        failure = run_cached(db, "ROLLBACK TO request");
+        failure = db.run("ROLLBACK TO request");
         if (failure.ok()) failure = reload_lessor(db);
         if (!failure.ok()) break;
       }
-      if (savepoint) failure = run_cached(db, "RELEASE request");
+      if (savepoint) failure = db.run("RELEASE request");
       results[i] = std::move(result);
     }
     if (failure.ok()) failure = tx.commit();
