@@ -157,7 +157,7 @@ int run_store(std::span<const std::string> args) {
   // time, and then fight over its lock on every allocation: at 256 clients
   // ~6 futex calls per put, 43 instead of 13-16 µs of server CPU, a third of
   // the puts/s (bench/README, session 9). 8 keeps the busy threads apart for
-  // ~5 MB more RSS (~25 MB after the runs).
+  // ~5 MB more RSS.
   ::mallopt(M_ARENA_MAX, 8);
   auto store = store::SqliteStore::open(so);
   if (!store.ok()) {

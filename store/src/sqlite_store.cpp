@@ -381,7 +381,6 @@ namespace {
 void raise(std::atomic<std::int64_t>& max, std::int64_t value) {
   if (value > max.load(std::memory_order_relaxed)) max.store(value, std::memory_order_relaxed);
 }
-
 }  // namespace
 
 void SqliteStore::Impl::run_batch(std::vector<std::unique_ptr<WriteOp>>& batch) {
