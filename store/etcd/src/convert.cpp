@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include <utility>
+
 namespace kedge::store::etcd {
 namespace {
 
@@ -96,6 +98,15 @@ RangeRequest from_pb(const etcdserverpb::RangeRequest& in) {
 PutRequest from_pb(const etcdserverpb::PutRequest& in) {
   return PutRequest{.key = in.key(),
                     .value = in.value(),
+                    .lease = in.lease(),
+                    .prev_kv = in.prev_kv(),
+                    .ignore_value = in.ignore_value(),
+                    .ignore_lease = in.ignore_lease()};
+}
+
+PutRequest from_pb(etcdserverpb::PutRequest&& in) {
+  return PutRequest{.key = std::move(*in.mutable_key()),
+                    .value = std::move(*in.mutable_value()),
                     .lease = in.lease(),
                     .prev_kv = in.prev_kv(),
                     .ignore_value = in.ignore_value(),

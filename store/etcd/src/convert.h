@@ -17,6 +17,8 @@ namespace kedge::store::etcd {
 // Wire → store (server side).
 RangeRequest from_pb(const etcdserverpb::RangeRequest& in);
 PutRequest from_pb(const etcdserverpb::PutRequest& in);
+// Takes the key and value out of `in` instead of copying them.
+PutRequest from_pb(etcdserverpb::PutRequest&& in);
 DeleteRangeRequest from_pb(const etcdserverpb::DeleteRangeRequest& in);
 // Fails like etcd on an op with no request set ("etcdserver: key not found").
 Result<TxnRequest> from_pb(const etcdserverpb::TxnRequest& in);

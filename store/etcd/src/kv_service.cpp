@@ -61,10 +61,10 @@ void add_kv_service(Shared& shared, rpc::RpcServer& server) {
   server.add_unary("/etcdserverpb.KV/Put", [&shared](std::string_view bytes, const CallPtr& call) {
     run_write<etcdserverpb::PutRequest, etcdserverpb::PutResponse>(
         shared, bytes, call,
-        [&shared](const etcdserverpb::PutRequest& req) -> Result<PutRequest> {
+        [&shared](etcdserverpb::PutRequest& req) -> Result<PutRequest> {
           KEDGE_RETURN_IF_ERROR(check_put(req));
           KEDGE_RETURN_IF_ERROR(check_write_size(req, shared.limits));
-          return from_pb(req);
+          return from_pb(std::move(req));  // the parsed message is not needed after this
         },
         &Store::try_put_async, &Store::put);
   });
