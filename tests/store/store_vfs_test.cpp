@@ -45,40 +45,33 @@ class CountingVfs {
       file->real = reinterpret_cast<sqlite3_file*>(file + 1);
       file->base.pMethods = nullptr;
       const int rc = self.real_->xOpen(self.real_, name, file->real, flags, out_flags);
-      if (rc == SQLITE_OK && file->real->pMethods != nullptr) {
-        self.io_ = *file->real->pMethods;
-        self.real_io_ = file->real->pMethods;
-        self.io_.xClose = [](sqlite3_file* g) { return real_of(g)->pMethods->xClose(real_of(g)); };
-        self.io_.xRead = [](sqlite3_file* g, void* b, int n, sqlite3_int64 o) {
-          return real_of(g)->pMethods->xRead(real_of(g), b, n, o);
-        };
-        self.io_.xWrite = [](sqlite3_file* g, const void* b, int n, sqlite3_int64 o) {
-          ++instance().wal_writes;
-          return real_of(g)->pMethods->xWrite(real_of(g), b, n, o);
-        };
-        self.io_.xTruncate = [](sqlite3_file* g, sqlite3_int64 s) {
-          return real_of(g)->pMethods->xTruncate(real_of(g), s);
-        };
-        self.io_.xSync = [](sqlite3_file* g, int fl) { return real_of(g)->pMethods->xSync(real_of(g), fl); };
-        self.io_.xFileSize = [](sqlite3_file* g, sqlite3_int64* s) {
-          return real_of(g)->pMethods->xFileSize(real_of(g), s);
-        };
-        self.io_.xLock = [](sqlite3_file* g, int l) { return real_of(g)->pMethods->xLock(real_of(g), l); };
-        self.io_.xUnlock = [](sqlite3_file* g, int l) { return real_of(g)->pMethods->xUnlock(real_of(g), l); };
-        self.io_.xCheckReservedLock = [](sqlite3_file* g, int* r) {
-          return real_of(g)->pMethods->xCheckReservedLock(real_of(g), r);
-        };
-        self.io_.xFileControl = [](sqlite3_file* g, int op, void* a) {
-          return real_of(g)->pMethods->xFileControl(real_of(g), op, a);
-        };
-        self.io_.xSectorSize = [](sqlite3_file* g) { return real_of(g)->pMethods->xSectorSize(real_of(g)); };
-        self.io_.xDeviceCharacteristics = [](sqlite3_file* g) {
-          return real_of(g)->pMethods->xDeviceCharacteristics(real_of(g));
-        };
-        self.io_.iVersion = 1;  // a WAL has no shared memory or mapping
-        file->base.pMethods = &self.io_;
-      }
+      if (rc == SQLITE_OK && file->real->pMethods != nullptr) file->base.pMethods = &self.io_;
       return rc;
+    };
+    // Built once: files on several connections (threads) call through it.
+    io_.iVersion = 1;  // a WAL has no shared memory or mapping
+    io_.xClose = [](sqlite3_file* g) { return real_of(g)->pMethods->xClose(real_of(g)); };
+    io_.xRead = [](sqlite3_file* g, void* b, int n, sqlite3_int64 o) {
+      return real_of(g)->pMethods->xRead(real_of(g), b, n, o);
+    };
+    io_.xWrite = [](sqlite3_file* g, const void* b, int n, sqlite3_int64 o) {
+      ++instance().wal_writes;
+      return real_of(g)->pMethods->xWrite(real_of(g), b, n, o);
+    };
+    io_.xTruncate = [](sqlite3_file* g, sqlite3_int64 s) { return real_of(g)->pMethods->xTruncate(real_of(g), s); };
+    io_.xSync = [](sqlite3_file* g, int fl) { return real_of(g)->pMethods->xSync(real_of(g), fl); };
+    io_.xFileSize = [](sqlite3_file* g, sqlite3_int64* s) { return real_of(g)->pMethods->xFileSize(real_of(g), s); };
+    io_.xLock = [](sqlite3_file* g, int l) { return real_of(g)->pMethods->xLock(real_of(g), l); };
+    io_.xUnlock = [](sqlite3_file* g, int l) { return real_of(g)->pMethods->xUnlock(real_of(g), l); };
+    io_.xCheckReservedLock = [](sqlite3_file* g, int* r) {
+      return real_of(g)->pMethods->xCheckReservedLock(real_of(g), r);
+    };
+    io_.xFileControl = [](sqlite3_file* g, int op, void* a) {
+      return real_of(g)->pMethods->xFileControl(real_of(g), op, a);
+    };
+    io_.xSectorSize = [](sqlite3_file* g) { return real_of(g)->pMethods->xSectorSize(real_of(g)); };
+    io_.xDeviceCharacteristics = [](sqlite3_file* g) {
+      return real_of(g)->pMethods->xDeviceCharacteristics(real_of(g));
     };
     EXPECT_EQ(sqlite3_vfs_register(&vfs_, 0), SQLITE_OK);
   }
@@ -86,7 +79,6 @@ class CountingVfs {
   sqlite3_vfs* real_ = nullptr;
   sqlite3_vfs vfs_{};
   sqlite3_io_methods io_{};
-  const sqlite3_io_methods* real_io_ = nullptr;
 };
 
 // Runs `puts` puts one after the other (one group commit each) and returns
